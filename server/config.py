@@ -1,0 +1,81 @@
+"""Every knob of ConvLens in one place, read from the environment (prefix ``CONVLENS_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVLENS_", env_file=".env", extra="ignore")
+
+    # Compute
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+
+    # Storage
+    models_dir: Path = REPO_ROOT / "models"
+    data_dir: Path = REPO_ROOT / "data"
+    allow_weight_downloads: bool = False
+    default_model: str = "efficientnet_lite0"
+    preload_default_model: bool = True
+
+    # Upload limits
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(50_000_000, gt=0)
+    max_archive_bytes: int = Field(500 * 1024 * 1024, gt=0, description="total uncompressed bytes of a dataset archive")
+    max_archive_files: int = Field(100_000, gt=0)
+    max_archive_ratio: float = Field(200.0, gt=1, description="largest allowed uncompressed/compressed size per member")
+
+    # Caches
+    result_cache_items: int = Field(64, ge=0, description="in-memory results kept per kind (content-keyed)")
+
+    # Network
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8050
+    api_url: str = ""  # how the dashboard reaches the API; defaults to http://api_host:api_port
+    public_api_url: str = ""  # how the browser reaches the API (links to PNGs); defaults to api_url
+    api_token: str = ""  # when set, every route but /healthz and /readyz needs it
+    cors_origins: list[str] = []  # defaults to the dashboard's own origin
+    dashboard_debug: bool = False
+
+    # Jobs
+    job_backend: Literal["inprocess", "celery"] = "inprocess"
+    job_workers: int = Field(2, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    job_ttl_seconds: int = Field(24 * 3600, gt=0)
+
+    @property
+    def resolved_api_url(self) -> str:
+        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def resolved_public_api_url(self) -> str:
+        return (self.public_api_url or self.resolved_api_url).rstrip("/")
+
+    @property
+    def resolved_cors_origins(self) -> list[str]:
+        if self.cors_origins:
+            return self.cors_origins
+        return [f"http://{self.dashboard_host}:{self.dashboard_port}", f"http://localhost:{self.dashboard_port}"]
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The pure compute core: tensors and arrays in, typed results out. No web imports here."""

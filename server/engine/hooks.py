@@ -1,0 +1,88 @@
+"""Forward hooks that are always removed, and module lookup by dotted ``named_modules()`` name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from server.errors import NotFoundError
+
+
+def get_module(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` in ``model.named_modules()``; 404-style error naming close matches."""
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        raise NotFoundError.with_suggestions("layer", name, [n for n in modules if n])
+    return modules[name]
+
+
+def first_tensor(output: Any) -> torch.Tensor | None:
+    """The tensor a module produced (the first one, for modules returning tuples or lists)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            t = first_tensor(item)
+            if t is not None:
+                return t
+    if isinstance(output, dict):
+        for item in output.values():
+            t = first_tensor(item)
+            if t is not None:
+                return t
+    return None
+
+
+@contextmanager
+def hooked(handles_factory: Callable[[], Iterable[torch.utils.hooks.RemovableHandle]]) -> Iterator[None]:
+    """Register hooks from ``handles_factory`` and remove every one of them on exit, whatever happens."""
+    handles: list[torch.utils.hooks.RemovableHandle] = []
+    try:
+        for h in handles_factory():
+            handles.append(h)
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def capture_activations(
+    model: nn.Module, layers: Iterable[str], *, detach: bool = True, clone: bool = True
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of ``layers`` during forwards inside the block.
+
+    Outputs are cloned by default: an in-place activation further down (``ReLU(inplace=True)``)
+    would otherwise rewrite a captured conv output. Hooks are removed on exit even when the
+    forward raises.
+    """
+    names = list(dict.fromkeys(layers))
+    modules = [(n, get_module(model, n)) for n in names]
+    store: dict[str, torch.Tensor] = {}
+
+    def make_hook(name: str) -> Callable[..., None]:
+        def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
+            t = first_tensor(output)
+            if t is None:
+                return
+            if detach:
+                t = t.detach()
+            store[name] = t.clone() if clone else t
+
+        return hook
+
+    with hooked(lambda: (m.register_forward_hook(make_hook(n)) for n, m in modules)):
+        yield store
+
+
+def active_hook_count(model: nn.Module) -> int:
+    """How many forward/backward hooks remain on ``model``'s modules (0 after every ConvLens technique)."""
+    total = 0
+    for m in model.modules():
+        total += len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        total += len(getattr(m, "_backward_pre_hooks", {}))
+    return total

@@ -1,0 +1,85 @@
+"""Device choice, the fast inference path, top-k predictions and per-channel statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def resolve_device(setting: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU falls back to CPU."""
+    if setting in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def has_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def memory_format_for(model: nn.Module) -> torch.memory_format:
+    """channels_last for conv nets: oneDNN/cuDNN's fastest layout (2.4x for Lite0 at batch 1 on this CPU)."""
+    return torch.channels_last if has_conv(model) else torch.contiguous_format
+
+
+def prepare_for_inference(model: nn.Module, device: torch.device) -> nn.Module:
+    """Eval mode, on ``device``, in the fastest memory format; gradients of parameters off."""
+    model.eval()
+    model.to(device)
+    if not isinstance(model, torch.jit.ScriptModule):
+        model.to(memory_format=memory_format_for(model))  # type: ignore[call-overload]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return model
+
+
+def to_model_input(x: torch.Tensor, model: nn.Module, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=memory_format_for(model))
+    return x
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    probability: float
+
+
+def predict_topk(logits: torch.Tensor, labels: tuple[str, ...] | list[str], k: int = 5) -> list[Prediction]:
+    """Softmax over one row of logits; best first."""
+    row = logits.detach().float().reshape(-1)
+    probs = torch.softmax(row, dim=0)
+    k = max(1, min(k, probs.numel()))
+    top = torch.topk(probs, k)
+    return [
+        Prediction(int(i), labels[int(i)] if int(i) < len(labels) else str(int(i)), float(p))
+        for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    index: int
+    mean: float
+    max: float
+    min: float
+    fraction_active: float  # share of positions with a positive value
+
+
+def channel_stats(act: np.ndarray) -> list[ChannelStats]:
+    """Per-channel mean, max, min and fraction of positive positions of a (C, ...) activation."""
+    a = np.asarray(act, dtype=np.float32)
+    flat = a.reshape(a.shape[0], -1)
+    means, maxs, mins = flat.mean(1), flat.max(1), flat.min(1)
+    active = (flat > 0).mean(1)
+    return [
+        ChannelStats(i, float(means[i]), float(maxs[i]), float(mins[i]), float(active[i]))
+        for i in range(flat.shape[0])
+    ]

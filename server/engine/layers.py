@@ -1,0 +1,106 @@
+"""The layer tree of a model: dotted names, types, kinds and output shapes from a real trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from server.engine.hooks import first_tensor, hooked
+
+CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
+LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear,)
+ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus, nn.Softmax,
+)
+POOL_TYPES: tuple[type[nn.Module], ...] = (
+    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+)
+NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d, nn.LocalResponseNorm,
+)
+
+
+def layer_kind(module: nn.Module) -> str:
+    """One of conv, linear, activation, pool, norm, block, other."""
+    if isinstance(module, CONV_TYPES):
+        return "conv"
+    if isinstance(module, LINEAR_TYPES):
+        return "linear"
+    # Norm before activation: timm's BatchNormAct2d is a BatchNorm2d with a fused activation.
+    if isinstance(module, NORM_TYPES):
+        return "norm"
+    if isinstance(module, ACTIVATION_TYPES):
+        return "activation"
+    if isinstance(module, POOL_TYPES) or "pool" in type(module).__name__.lower():
+        return "pool"
+    if any(True for _ in module.children()):
+        return "block"
+    return "other"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    type: str
+    kind: str
+    output_shape: tuple[int, ...] | None  # without the batch dimension; None if not called in a forward
+    channels: int | None
+    parent: str
+    depth: int
+    num_params: int
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["output_shape"] = list(self.output_shape) if self.output_shape is not None else None
+        return d
+
+
+def trace_output_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Run one forward and record each named module's output shape (first call wins)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def make_hook(name: str):
+        def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+            t = first_tensor(out)
+            if t is not None and name not in shapes:
+                shapes[name] = tuple(t.shape[1:])
+
+        return hook
+
+    named = [(n, m) for n, m in model.named_modules() if n]
+    with hooked(lambda: (m.register_forward_hook(make_hook(n)) for n, m in named)), torch.inference_mode():
+        model(example)
+    return shapes
+
+
+def layer_tree(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
+    """Every named module with its type, kind and traced output shape, in definition order."""
+    shapes = trace_output_shapes(model, example)
+    out: list[LayerInfo] = []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        shape = shapes.get(name)
+        channels = shape[0] if shape else None
+        out.append(
+            LayerInfo(
+                name=name,
+                type=type(module).__name__,
+                kind=layer_kind(module),
+                output_shape=shape,
+                channels=channels,
+                parent=name.rpartition(".")[0],
+                depth=name.count("."),
+                num_params=sum(p.numel() for p in module.parameters(recurse=True)),
+            )
+        )
+    return out
+
+
+def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The conv and linear layers, in definition order."""
+    return [(n, m) for n, m in model.named_modules() if n and isinstance(m, CONV_TYPES + LINEAR_TYPES)]

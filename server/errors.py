@@ -1,0 +1,71 @@
+"""Core exception types. Each bad input maps to one type here and one HTTP status at the edge."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConvLensError(Exception):
+    """Base class of every error ConvLens reports to a user."""
+
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(ConvLensError):
+    """An unknown model, layer, dataset or job."""
+
+    status_code = 404
+
+    @classmethod
+    def with_suggestions(cls, kind: str, name: str, valid: Iterable[str]) -> NotFoundError:
+        valid = list(valid)
+        close = difflib.get_close_matches(name, valid, n=5, cutoff=0.4)
+        if not close:
+            close = valid[:5]
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        return cls(f"Unknown {kind} '{name}'.{hint}")
+
+
+class InvalidInputError(ConvLensError):
+    """A parameter or data that cannot be used (a value out of range, NaN features, ...)."""
+
+    status_code = 422
+
+
+class CorruptImageError(InvalidInputError):
+    """An image that starts like an image but cannot be decoded (truncated, corrupt)."""
+
+
+class UnsupportedMediaError(ConvLensError):
+    """A file that is not an image (or archive) at all."""
+
+    status_code = 415
+
+
+class PayloadTooLargeError(ConvLensError):
+    """An upload, image or archive over the configured limits (incl. decompression bombs)."""
+
+    status_code = 413
+
+
+class ConflictError(ConvLensError):
+    """A request that clashes with stored state (a dataset name already taken, a finished job...)."""
+
+    status_code = 409
+
+
+class WeightsUnavailableError(ConvLensError):
+    """A model whose pretrained weights are not on this machine."""
+
+    status_code = 409
+
+
+class UnsafeCheckpointError(ConvLensError):
+    """A checkpoint that would need arbitrary unpickling to load."""
+
+    status_code = 422

