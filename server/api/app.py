@@ -1,0 +1,93 @@
+"""The FastAPI application: ``create_app(settings)``; ``python -m server`` serves it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+from typing import Any
+
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from server import __version__
+from server.api.errors import install_error_handlers
+from server.api.routers import artifacts, health, jobs, models
+from server.artifacts import ArtifactStore
+from server.config import Settings, get_settings
+from server.explore import ExploreService
+from server.jobs import JobManager
+from server.zoo.manager import ZooManager
+
+log = logging.getLogger("convlens")
+
+# One line per resource router; each module exposes `router`.
+ROUTERS: list[Any] = [
+    health.router,
+    models.router,
+    jobs.router,
+    artifacts.router,
+]
+
+
+def build_job_manager(settings: Settings) -> JobManager:
+    from server.jobs import MemoryJobStore, ThreadRunner
+
+    return JobManager(MemoryJobStore(), ThreadRunner(settings.job_workers))
+
+
+def _preload(app: FastAPI) -> None:
+    s: Settings = app.state.settings
+    try:
+        lm = app.state.zoo.load(s.default_model)
+        lm.layers()  # trace once so the first layers request is instant
+        app.state.ready.set()
+        log.info("default model %s ready on %s", s.default_model, lm.device)
+    except Exception as exc:  # reported by /readyz
+        app.state.ready_error = f"default model '{s.default_model}' failed to load: {exc}"
+        log.exception("preload failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.preload_default_model:
+            threading.Thread(target=_preload, args=(app,), daemon=True, name="convlens-preload").start()
+        else:
+            app.state.ready.set()
+        yield
+        app.state.jobs.shutdown()
+
+    app = FastAPI(
+        title="ConvLens API",
+        version=__version__,
+        description="Look inside trained CNNs: activations, deconvolution, DeepVis, projections and neuron audits.",
+        lifespan=lifespan,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.state.settings = settings
+    app.state.zoo = ZooManager(settings.device)
+    app.state.jobs = build_job_manager(settings)
+    app.state.artifacts = ArtifactStore(settings.cache_dir / "artifacts")
+    app.state.explore = ExploreService(settings, app.state.artifacts)
+    app.state.ready = threading.Event()
+    app.state.ready_error = None
+
+    from server.tasks import register_all
+
+    register_all()
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.resolved_cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["*"],
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

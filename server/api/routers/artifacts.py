@@ -1,0 +1,30 @@
+"""Generated files (PNG maps, .npy arrays)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+
+from server.api.deps import ArtifactsDep
+
+router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+
+_MEDIA = {
+    ".png": "image/png",
+    ".npy": "application/octet-stream",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".csv": "text/csv",
+    ".svg": "image/svg+xml",
+}
+
+
+@router.get("/{key}/{name}")
+def artifact(key: str, name: str, request: Request, artifacts: ArtifactsDep) -> Response:
+    if not artifacts.exists(key, name):
+        data = request.app.state.explore.channel_png(key, name)
+        if data is not None:
+            return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+    path = artifacts.path(key, name)
+    media = _MEDIA.get(path.suffix, "application/octet-stream")
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=86400"})

@@ -1,0 +1,31 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Ready once the default model is loaded (503 until then, with the reason)."""
+    state = request.app.state
+    if state.ready.is_set():
+        return JSONResponse(
+            {
+                "status": "ready",
+                "default_model": state.settings.default_model,
+                "device": str(state.zoo.device),
+            }
+        )
+    return JSONResponse(
+        {"status": "loading", "detail": state.ready_error or "loading the default model"}, status_code=503
+    )

@@ -1,0 +1,129 @@
+"""Models: list, card, layer tree, predictions, activations and weights."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+
+from server.api.deps import SettingsDep, ZooDep, read_upload
+from server.api.schemas.models import LayersOut, ModelCardOut, ModelSummary, PredictOut
+from server.explore import ExploreService
+from server.zoo.manager import weights_status
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+
+Untrained = Annotated[
+    bool, Query(description="Build the architecture with random weights (explicit opt-in; responses say so).")
+]
+
+
+def _explore(request: Request) -> ExploreService:
+    return request.app.state.explore
+
+
+@router.get("", response_model=list[ModelSummary])
+def list_models(zoo: ZooDep) -> list[dict[str, Any]]:
+    """Every registered model with its weights status."""
+    out = []
+    for spec in zoo.specs():
+        status, _source, message = weights_status(spec)
+        c = spec.card
+        out.append(
+            {
+                "id": c.id,
+                "architecture": c.architecture,
+                "source": c.source,
+                "pretrained": status == "available",
+                "weights_status": "available" if status == "available" else "weights unavailable",
+                "weights_message": message,
+                "input_size": list(c.input_size),
+                "num_classes": c.num_classes,
+                "description": c.description,
+                "default_layer": c.default_layer,
+            }
+        )
+    return out
+
+
+@router.get("/{model_id}", response_model=ModelCardOut)
+def model_card(model_id: str, zoo: ZooDep, untrained: Untrained = False) -> dict[str, Any]:
+    """The full model card."""
+    card = zoo.card(model_id)
+    from server.zoo.registry import get_spec
+
+    status, source, message = weights_status(get_spec(model_id))
+    d = card.to_dict()
+    d.update(
+        pretrained=(status == "available") and not untrained,
+        weights_status="untrained"
+        if untrained
+        else ("available" if status == "available" else "weights unavailable"),
+        weights_message=message if not untrained else "Random weights, built on request (?untrained=true).",
+        weights_source=source if not untrained else "random initialisation",
+        untrained=untrained,
+    )
+    return d
+
+
+@router.get("/{model_id}/layers", response_model=LayersOut)
+def model_layers(model_id: str, zoo: ZooDep, untrained: Untrained = False) -> dict[str, Any]:
+    """The layer tree with dotted names, kinds and traced output shapes."""
+    lm = zoo.load(model_id, untrained)
+    return {**lm.describe(), "layers": [layer.to_dict() for layer in lm.layers()]}
+
+
+@router.post("/{model_id}/predict", response_model=PredictOut)
+async def predict(
+    model_id: str,
+    request: Request,
+    zoo: ZooDep,
+    settings: SettingsDep,
+    image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")] = None,
+    top_k: Annotated[int, Form(ge=1, le=100)] = 5,
+    untrained: Untrained = False,
+) -> dict[str, Any]:
+    """Top-k classes for an uploaded image, best first."""
+    data = await read_upload(image, settings)
+    lm = zoo.load(model_id, untrained)
+    svc = _explore(request)
+    img, sha = svc.decode(data)
+    return svc.predict(lm, img, sha, top_k)
+
+
+@router.post("/{model_id}/activations")
+async def activations(
+    model_id: str,
+    request: Request,
+    zoo: ZooDep,
+    settings: SettingsDep,
+    layer: Annotated[str, Form(description="dotted layer name from /layers")],
+    image: Annotated[UploadFile | None, File()] = None,
+    scale: Annotated[str, Form(pattern="^(per_channel|shared)$")] = "per_channel",
+    untrained: Untrained = False,
+) -> dict[str, Any]:
+    """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy."""
+    data = await read_upload(image, settings)
+    lm = zoo.load(model_id, untrained)
+    svc = _explore(request)
+    lm.layer(layer)  # 404 before decoding work
+    img, sha = svc.decode(data)
+    return svc.activations(lm, img, sha, layer, shared_scale=(scale == "shared"))
+
+
+@router.get("/{model_id}/layers/{layer}/weights")
+def layer_weights(
+    model_id: str, layer: str, request: Request, zoo: ZooDep, untrained: Untrained = False
+) -> dict[str, Any]:
+    """Filter statistics of a conv or linear layer; RGB tiles for the first conv layer."""
+    lm = zoo.load(model_id, untrained)
+    return _explore(request).weights(lm, layer)
+
+
+@router.get("/{model_id}/layers/{layer}/weights/{index}")
+def filter_weights(
+    model_id: str, layer: str, index: int, request: Request, zoo: ZooDep, untrained: Untrained = False
+) -> dict[str, Any]:
+    """The raw weights of one filter (input channels x kh x kw), for heat maps."""
+    lm = zoo.load(model_id, untrained)
+    return _explore(request).filter_weights(lm, layer, index)

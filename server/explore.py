@@ -1,0 +1,255 @@
+"""Predictions, layer activations and filter weights for one image: the explore page's use cases.
+
+Application logic over the engine and the zoo, with a content-keyed cache; no web imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from server.artifacts import ArtifactStore, content_key
+from server.config import Settings
+from server.engine.hooks import capture_activations, get_module
+from server.engine.imaging import (
+    colorize,
+    decode_image,
+    grid_shape,
+    mosaic,
+    normalize_maps,
+    npy_bytes,
+    png_bytes,
+)
+from server.engine.inference import channel_stats, predict_topk
+from server.engine.layers import weighted_layers
+from server.errors import InvalidInputError, NotFoundError
+from server.zoo.manager import LoadedModel
+
+
+class LRU:
+    """A small thread-safe LRU for computed responses."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                self.hits += 1
+                return self._d[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+
+class ExploreService:
+    def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
+        self.settings = settings
+        self.artifacts = artifacts
+        self.cache = LRU(settings.result_cache_items)
+
+    # --- input ------------------------------------------------------------------------------------------
+
+    def decode(self, data: bytes) -> tuple[Image.Image, str]:
+        img = decode_image(
+            data, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels
+        )
+        return img, hashlib.sha256(data).hexdigest()
+
+    def _model_key(self, lm: LoadedModel) -> str:
+        return f"{lm.id}:{'untrained' if lm.untrained else lm.weights_source}"
+
+    def _input_artifact(self, lm: LoadedModel, sha: str, cropped: Image.Image) -> str:
+        key = content_key(self._model_key(lm), sha, "input")
+        if not self.artifacts.exists(key, "input.png"):
+            self.artifacts.put(
+                key, "input.png", png_bytes(np.asarray(cropped.convert("RGB")), upscale_to=224)
+            )
+        return self.artifacts.url(key, "input.png")
+
+    # --- predictions ------------------------------------------------------------------------------------
+
+    def predict(self, lm: LoadedModel, img: Image.Image, sha: str, top_k: int = 5) -> dict[str, Any]:
+        if not 1 <= top_k <= 100:
+            raise InvalidInputError("top_k must be between 1 and 100.")
+        key = f"predict:{self._model_key(lm)}:{sha}:{top_k}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        x, cropped = lm.preprocess(img)
+        with torch.inference_mode():
+            logits = lm.model(x)
+        preds = predict_topk(logits, lm.card.labels, top_k)
+        out = {
+            **lm.describe(),
+            "image_sha256": sha,
+            "predictions": [asdict(p) for p in preds],
+            "input_url": self._input_artifact(lm, sha, cropped),
+        }
+        self.cache.put(key, out)
+        return out
+
+    # --- activations ------------------------------------------------------------------------------------
+
+    def activations(
+        self, lm: LoadedModel, img: Image.Image, sha: str, layer: str, shared_scale: bool = False
+    ) -> dict[str, Any]:
+        info = lm.layer(layer)  # NotFoundError with suggestions
+        key_str = f"act:{self._model_key(lm)}:{sha}:{layer}:{shared_scale}"
+        cached = self.cache.get(key_str)
+        if cached is not None:
+            return cached
+        x, cropped = lm.preprocess(img)
+        with lm.lock, capture_activations(lm.model, [layer]) as acts, torch.inference_mode():
+            logits = lm.model(x)
+        if layer not in acts:
+            raise InvalidInputError(f"Layer '{layer}' produced no tensor output in a forward pass.")
+        act = acts[layer][0].float().cpu().numpy()
+        if act.ndim == 1:
+            act_maps = act[:, None, None]
+        elif act.ndim == 3:
+            act_maps = act
+        else:
+            act_maps = act.reshape(act.shape[0], -1)[:, None, :]
+        art_key = content_key(self._model_key(lm), sha, layer)
+        mos = mosaic(act_maps, shared_scale=shared_scale, pad=1)
+        rows, cols = grid_shape(act_maps.shape[0])
+        mosaic_name = f"mosaic_{'shared' if shared_scale else 'per_channel'}.png"
+        self.artifacts.put(art_key, mosaic_name, png_bytes(mos))
+        self.artifacts.put(art_key, "activations.npy", npy_bytes(act))
+        stats = channel_stats(act_maps)
+        out = {
+            **lm.describe(),
+            "layer": layer,
+            "layer_type": info.type,
+            "kind": info.kind,
+            "image_sha256": sha,
+            "shape": list(act.shape),
+            "scale": "shared" if shared_scale else "per_channel",
+            "value_range": [float(act_maps.min()), float(act_maps.max())],
+            "channels": [asdict(s) for s in stats],
+            "silent_channels": [s.index for s in stats if s.max <= 0],
+            "mosaic_url": self.artifacts.url(art_key, mosaic_name),
+            "mosaic_grid": {
+                "rows": rows,
+                "cols": cols,
+                "tile_h": act_maps.shape[1],
+                "tile_w": act_maps.shape[2],
+                "pad": 1,
+            },
+            "channel_url_template": self.artifacts.url(art_key, "channel_{index}.png"),
+            "npy_url": self.artifacts.url(art_key, "activations.npy"),
+            "input_url": self._input_artifact(lm, sha, cropped),
+            "predictions": [asdict(p) for p in predict_topk(logits, lm.card.labels, 5)],
+        }
+        self.cache.put(key_str, out)
+        return out
+
+    def channel_png(self, key: str, name: str) -> bytes | None:
+        """Render ``channel_<i>.png`` on demand from a stored activations.npy (one PNG per channel)."""
+        m = re.fullmatch(r"channel_(\d+)\.png", name)
+        if not m or not self.artifacts.exists(key, "activations.npy"):
+            return None
+        act = np.load(self.artifacts.path(key, "activations.npy"), allow_pickle=False)
+        i = int(m.group(1))
+        if i >= act.shape[0]:
+            raise NotFoundError(
+                f"Channel {i} out of range: the layer has {act.shape[0]} channels (0..{act.shape[0] - 1})."
+            )
+        ch = act[i]
+        ch = ch.reshape(1, 1) if ch.ndim == 0 else ch.reshape(ch.shape[0], -1) if ch.ndim >= 2 else ch[None]
+        data = png_bytes(colorize(normalize_maps(ch[None], shared_scale=False)[0]))
+        self.artifacts.put(key, name, data)
+        return data
+
+    # --- weights ----------------------------------------------------------------------------------------
+
+    def weights(self, lm: LoadedModel, layer: str) -> dict[str, Any]:
+        module = get_module(lm.model, layer)
+        weighted = weighted_layers(lm.model)
+        names = [n for n, _ in weighted]
+        if layer not in names:
+            raise InvalidInputError(
+                f"Layer '{layer}' has no conv or linear weights. Layers with weights include: {', '.join(names[:8])}."
+            )
+        w = module.weight.detach().float().cpu()
+        flat = w.reshape(w.shape[0], -1)
+        norms = flat.norm(dim=1)
+        filters = [
+            {
+                "index": i,
+                "norm": float(norms[i]),
+                "mean": float(flat[i].mean()),
+                "fraction_positive": float((flat[i] > 0).float().mean()),
+            }
+            for i in range(flat.shape[0])
+        ]
+        out: dict[str, Any] = {
+            **lm.describe(),
+            "layer": layer,
+            "type": type(module).__name__,
+            "shape": list(w.shape),
+            "is_first_conv": layer == names[0],
+            "fraction_positive": float((flat > 0).float().mean()),
+            "filters": filters,
+            "rgb_tiles_url": None,
+        }
+        if layer == names[0] and w.dim() == 4 and w.shape[1] == 3:
+            key = content_key(self._model_key(lm), layer, "rgb")
+            if not self.artifacts.exists(key, "rgb_tiles.png"):
+                self.artifacts.put(
+                    key, "rgb_tiles.png", png_bytes(rgb_filter_mosaic(w.numpy()), upscale_to=256)
+                )
+            out["rgb_tiles_url"] = self.artifacts.url(key, "rgb_tiles.png")
+        return out
+
+    def filter_weights(self, lm: LoadedModel, layer: str, index: int) -> dict[str, Any]:
+        module = get_module(lm.model, layer)
+        if not hasattr(module, "weight") or module.weight is None or module.weight.dim() < 2:
+            raise InvalidInputError(f"Layer '{layer}' has no conv or linear weights.")
+        w = module.weight.detach().float().cpu()
+        if not 0 <= index < w.shape[0]:
+            raise InvalidInputError(
+                f"Filter {index} out of range: layer '{layer}' has {w.shape[0]} filters (0..{w.shape[0] - 1})."
+            )
+        f = w[index]
+        out = {**lm.describe(), "layer": layer, "index": index, "shape": list(f.shape), "values": f.tolist()}
+        if f.dim() == 3 and f.shape[0] == 3:
+            out["rgb"] = rgb_filter_mosaic(w[index : index + 1].numpy())[1:-1, 1:-1].tolist()
+        return out
+
+
+def rgb_filter_mosaic(w: np.ndarray, pad: int = 1) -> np.ndarray:
+    """First-layer filters (N, 3, k, k) as RGB tiles, each scaled symmetrically around grey."""
+    n, _, kh, kw = w.shape
+    rows, cols = grid_shape(n)
+    out = np.full((rows * (kh + pad) + pad, cols * (kw + pad) + pad, 3), 255, dtype=np.uint8)
+    for i in range(n):
+        f = w[i]
+        s = float(np.abs(f).max()) or 1.0
+        tile = np.clip((f / s * 0.5 + 0.5) * 255.0, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        r, q = divmod(i, cols)
+        y, x = pad + r * (kh + pad), pad + q * (kw + pad)
+        out[y : y + kh, x : x + kw] = tile
+    return out
