@@ -1,0 +1,232 @@
+"""Jobs shared through Redis and run on Celery workers: :class:`RedisJobStore` and :class:`CeleryRunner`.
+
+With ``CONVLENS_JOB_BACKEND=celery`` the API keeps job states in Redis and sends only the job id to
+a Celery queue; a worker (``celery -A server.worker worker``, on this machine or another one) reads
+the job from the same Redis and calls :func:`server.jobs.run_job` with the same task functions
+the in-process runner uses. Progress, frames, control values and cancel flags travel through Redis.
+
+A worker that dies cannot report its own death, so while a job runs its worker keeps a key
+``convlens:job:<id>:alive`` that expires ``job_stale_seconds`` after the last heartbeat (sent every
+``job_heartbeat_seconds``). Whoever reads a running job whose key has expired turns it into
+``failed`` with a message that says so (atomically, in Redis), so a job is never left "running"
+after its worker is gone. Expiry is Redis's clock, so the API and workers on other machines need
+no synchronised clocks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from server.jobs import JobState
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from server.config import Settings
+
+PREFIX = "convlens:job:"
+INDEX = "convlens:jobs"  # sorted set of job ids by creation time
+CACHE_PREFIX = "convlens:jobcache:"
+RUN_JOB_TASK = "convlens.run_job"
+QUEUE = "convlens"
+LIST_LIMIT = 500
+
+# Atomically fail a running job (KEYS[1]) whose liveness key (KEYS[2]) has expired.
+_FAIL_LOST = """
+if redis.call('HGET', KEYS[1], 'status') ~= '"running"' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', '"failed"', 'error', ARGV[1], 'message', ARGV[2], 'updated', ARGV[3])
+return 1
+"""
+
+_FIELDS = tuple(JobState.__dataclass_fields__)
+
+
+def _key(job_id: str) -> str:
+    return PREFIX + job_id
+
+
+class RedisJobStore:
+    """The :class:`server.jobs.JobStore` protocol on Redis: one hash per job, one JSON value per field.
+
+    Fields are written with HSET, so the worker's progress updates and the API's cancel never
+    overwrite each other's fields. Every key expires ``ttl`` seconds after its last update.
+    """
+
+    def __init__(self, client: redis.Redis, ttl: int = 24 * 3600) -> None:
+        self.r = client
+        self.ttl = int(ttl)
+        self._fail_lost = self.r.register_script(_FAIL_LOST)
+
+    @classmethod
+    def from_url(cls, url: str, ttl: int = 24 * 3600) -> RedisJobStore:
+        return cls(redis.Redis.from_url(url, health_check_interval=30), ttl=ttl)
+
+    # -- the JobStore protocol -------------------------------------------------------------
+    def create(self, state: JobState) -> None:
+        key = _key(state.id)
+        with self.r.pipeline() as p:
+            p.hset(key, mapping={k: json.dumps(v) for k, v in state.to_dict().items()})
+            p.expire(key, self.ttl)
+            p.zadd(INDEX, {state.id: state.created})
+            p.execute()
+
+    def get(self, job_id: str) -> JobState | None:
+        raw = self.r.hgetall(_key(job_id))
+        if not raw:
+            return None
+        state = self._decode(raw)
+        if state.status == "running" and self._fail_if_lost(state):
+            return self._decode(self.r.hgetall(_key(job_id)))
+        return state
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        key = _key(job_id)
+        fields["updated"] = time.time()
+        with self.r.pipeline() as p:
+            p.exists(key)
+            p.hget(key, "cache_key")
+            exists, cache_key = p.execute()
+        if not exists:  # expired or never created: do not resurrect a partial hash
+            return
+        with self.r.pipeline() as p:
+            p.hset(key, mapping={k: json.dumps(v) for k, v in fields.items()})
+            p.expire(key, self.ttl)
+            ck = json.loads(cache_key) if cache_key else None
+            if fields.get("status") == "succeeded" and ck:
+                p.set(CACHE_PREFIX + ck, job_id, ex=self.ttl)
+            p.execute()
+
+    def request_cancel(self, job_id: str) -> None:
+        self.r.set(_key(job_id) + ":cancel", "1", ex=self.ttl)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self.r.exists(_key(job_id) + ":cancel"))
+
+    def set_control(self, job_id: str, values: dict[str, Any]) -> None:
+        key = _key(job_id) + ":control"
+        with self.r.pipeline() as p:
+            p.hset(key, mapping={k: json.dumps(v) for k, v in values.items()})
+            p.expire(key, self.ttl)
+            p.execute()
+
+    def get_control(self, job_id: str) -> dict[str, Any]:
+        raw = self.r.hgetall(_key(job_id) + ":control")
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def find_cached(self, cache_key: str) -> JobState | None:
+        job_id = self.r.get(CACHE_PREFIX + cache_key)
+        if job_id is None:
+            return None
+        st = self.get(job_id.decode())
+        return st if st is not None and st.status == "succeeded" else None
+
+    def list(self) -> list[JobState]:
+        ids = [i.decode() for i in self.r.zrange(INDEX, -LIST_LIMIT, -1)]
+        states, gone = [], []
+        for job_id in ids:
+            st = self.get(job_id)
+            if st is None:
+                gone.append(job_id)
+            else:
+                states.append(st)
+        if gone:
+            self.r.zrem(INDEX, *gone)
+        return states
+
+    # -- liveness ------------------------------------------------------------------------------
+    def beat(self, job_id: str, worker: str, alive_for: float) -> None:
+        """Declare the job's worker alive for the next ``alive_for`` seconds."""
+        self.r.set(_key(job_id) + ":alive", worker, px=max(1, int(alive_for * 1000)))
+
+    def _fail_if_lost(self, state: JobState) -> bool:
+        silent = time.time() - state.heartbeat
+        who = f"worker '{state.worker}'" if state.worker else "its worker"
+        error = (
+            f"The job was lost: {who} stopped sending heartbeats (last progress {silent:.0f} s ago); "
+            "it was killed, crashed or lost its connection to Redis. Submit the job again."
+        )
+        key = _key(state.id)
+        args = [json.dumps(error), json.dumps("worker lost"), json.dumps(time.time())]
+        return bool(self._fail_lost(keys=[key, key + ":alive"], args=args))
+
+    @staticmethod
+    def _decode(raw: dict[bytes, bytes]) -> JobState:
+        values = {k.decode(): json.loads(v) for k, v in raw.items()}
+        return JobState(**{k: v for k, v in values.items() if k in _FIELDS})
+
+
+class Heartbeat:
+    """While a job runs on a worker, keep its liveness key fresh from a daemon thread.
+
+    The first beat is sent on entry, before the job is marked running.
+    """
+
+    def __init__(
+        self, store: RedisJobStore, job_id: str, worker: str, interval: float, alive_for: float
+    ) -> None:
+        self._beat = lambda: store.beat(job_id, worker, alive_for)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"convlens-beat-{job_id[:8]}")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except redis.RedisError:  # a blip: the next beat retries; expiry needs several misses
+                continue
+
+    def __enter__(self) -> Heartbeat:
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval + 1)
+
+
+def make_celery(settings: Settings) -> Celery:
+    """The Celery app for both sides: the API only sends to it, workers consume from it.
+
+    ``acks_late`` with a prefetch of one: a worker holds at most the message it is running, so
+    queued jobs stay in Redis for any other (or a restarted) worker. A job whose worker dies is
+    not re-run (``reject_on_worker_lost`` off): its liveness key expires and the store marks it
+    failed; a job that took its worker down (out of memory, say) would take the next one down too.
+    """
+    from celery import Celery
+
+    app = Celery("convlens", broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,  # the job's state and result live in the RedisJobStore
+        task_acks_late=True,
+        task_reject_on_worker_lost=False,
+        worker_prefetch_multiplier=1,
+        worker_pool="threads",  # torch releases the GIL; a worker's jobs share its loaded models
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        task_default_queue=QUEUE,
+    )
+    return app
+
+
+class CeleryRunner:
+    """The :class:`server.jobs.Runner` protocol on Celery: queue the job id for any worker to take."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def start(self, store: Any, state: JobState) -> None:
+        self.app.send_task(RUN_JOB_TASK, args=[state.id])
+
+    def shutdown(self) -> None:
+        self.app.close()
