@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     job_workers: int = Field(2, ge=1)
     redis_url: str = "redis://127.0.0.1:6379/0"
     job_ttl_seconds: int = Field(24 * 3600, gt=0)
+    job_heartbeat_seconds: float = Field(2.0, gt=0, description="how often a Celery worker says a job is alive")
+    job_stale_seconds: float = Field(
+        20.0, gt=0, description="a running job whose worker was silent this long is marked failed"
+    )
+    worker_concurrency: int = Field(1, ge=1, description="jobs one Celery worker process runs at once")
 
     @property
     def resolved_api_url(self) -> str:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from server import __version__
+from server.api.auth import TokenAuthMiddleware
 from server.api.errors import install_error_handlers
 from server.api.routers import artifacts, health, jobs, models
 from server.artifacts import ArtifactStore
@@ -32,6 +33,13 @@ ROUTERS: list[Any] = [
 
 
 def build_job_manager(settings: Settings) -> JobManager:
+    """In-process threads by default; with ``job_backend=celery``, Redis-held jobs run on Celery workers."""
+    if settings.job_backend == "celery":
+        from server.jobs_redis import CeleryRunner, RedisJobStore, make_celery
+
+        store = RedisJobStore.from_url(settings.redis_url, ttl=settings.job_ttl_seconds)
+        return JobManager(store, CeleryRunner(make_celery(settings)))
+
     from server.jobs import MemoryJobStore, ThreadRunner
 
     return JobManager(MemoryJobStore(), ThreadRunner(settings.job_workers))
@@ -82,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     register_all()
     install_error_handlers(app)
+    if settings.api_token:  # added before CORS so that CORS wraps it: 401s carry CORS headers too
+        app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.resolved_cors_origins,
