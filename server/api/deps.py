@@ -8,6 +8,7 @@ from fastapi import Depends, Request, UploadFile
 
 from server.artifacts import ArtifactStore
 from server.config import Settings
+from server.datasets.store import DatasetStore
 from server.errors import PayloadTooLargeError, UnsupportedMediaError
 from server.jobs import JobManager
 from server.zoo.manager import ZooManager
@@ -29,10 +30,19 @@ def get_artifacts(request: Request) -> ArtifactStore:
     return request.app.state.artifacts
 
 
+def get_datasets(request: Request) -> DatasetStore:
+    """The app's DatasetStore, created on first use from its settings (datasets_dir, cache_dir, limits)."""
+    store = getattr(request.app.state, "datasets", None)
+    if store is None:
+        store = request.app.state.datasets = DatasetStore.from_settings(request.app.state.settings)
+    return store
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ZooDep = Annotated[ZooManager, Depends(get_zoo)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
 
 
 async def read_upload(upload: UploadFile | None, settings: Settings, what: str = "image") -> bytes:

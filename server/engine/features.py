@@ -1,0 +1,187 @@
+"""Batched feature extraction: one layer's output for many images, pooled per channel or flattened.
+
+``extract_features(model, layer, batches, pool)`` runs the batches through ``model`` with a single
+forward hook on ``layer`` that pools the output inside the hook (so no full activation is kept or
+cloned) and, unless the model's outputs are wanted, stops the forward right after the layer so the
+rest of the network is not computed. The hook is removed on exit whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from server.engine.hooks import first_tensor, get_module, hooked
+from server.engine.imaging import Preprocessing, preprocess
+from server.engine.inference import to_model_input
+from server.errors import InvalidInputError
+
+Pooling = Literal["mean", "max", "flatten"]
+POOLINGS: tuple[str, ...] = ("mean", "max", "flatten")
+ProgressFn = Callable[[int, int | None], None]  # (images done, total or None)
+
+
+class _LayerReached(Exception):
+    """Raised by the hook to end a forward once the wanted layer has produced its output."""
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Features of N images (N, D) and, when asked for, the model's top-1 class per image."""
+
+    features: np.ndarray
+    predictions: np.ndarray | None
+
+
+def pool_activation(output: torch.Tensor, pool: str) -> torch.Tensor:
+    """(B, C, *spatial) -> (B, C) by mean or max over positions, or (B, C*prod(spatial)) flattened.
+
+    Outputs without spatial dimensions (linear layers, (B, D)) are returned as they are.
+    """
+    if pool not in POOLINGS:
+        raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
+    if output.dim() <= 2:
+        return output.reshape(output.shape[0], -1)
+    if pool == "flatten":
+        return output.flatten(1)
+    spatial = output.flatten(2)
+    return spatial.mean(2) if pool == "mean" else spatial.amax(2)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def extract(
+    model: nn.Module,
+    layer: str,
+    batches: Iterable[torch.Tensor],
+    pool: str = "mean",
+    *,
+    with_predictions: bool = False,
+    progress: ProgressFn | None = None,
+    total: int | None = None,
+) -> FeatureBatch:
+    """Pooled features of ``layer`` for every batch (and top-1 predictions when ``with_predictions``).
+
+    ``batches`` yields preprocessed (B, C, H, W) tensors; they are moved to the model's device.
+    The caller holds the model's lock when the model is shared.
+    """
+    if pool not in POOLINGS:
+        raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
+    module = get_module(model, layer)
+    device = _model_device(model)
+    pooled: list[torch.Tensor] = []
+    preds: list[torch.Tensor] = []
+    seen: dict[str, bool] = {"called": False}
+
+    def hook(_m: nn.Module, _inp: Any, output: Any) -> None:
+        if seen["called"]:
+            return  # a module called twice in one forward: the first call is the layer's output
+        seen["called"] = True
+        t = first_tensor(output)
+        if t is None:
+            raise InvalidInputError(f"Layer '{layer}' does not output a tensor.")
+        pooled.append(pool_activation(t.detach(), pool).float().cpu())
+        if not with_predictions:
+            raise _LayerReached
+
+    done = 0
+    with hooked(lambda: [module.register_forward_hook(hook)]), torch.inference_mode():
+        for batch in batches:
+            seen["called"] = False
+            x = to_model_input(batch, model, device)
+            try:
+                out = model(x)
+            except _LayerReached:
+                out = None
+            if not seen["called"]:
+                raise InvalidInputError(f"Layer '{layer}' is not used in the model's forward pass.")
+            if with_predictions and out is not None:
+                logits = first_tensor(out)
+                if logits is not None:
+                    preds.append(logits.reshape(logits.shape[0], -1).argmax(1).cpu())
+            done += int(batch.shape[0])
+            if progress is not None:
+                progress(done, total)
+    if not pooled:
+        raise InvalidInputError("No images to extract features from.")
+    features = torch.cat(pooled).numpy()
+    predictions = torch.cat(preds).numpy() if with_predictions and preds else None
+    return FeatureBatch(features, predictions)
+
+
+def extract_features(
+    model: nn.Module,
+    layer: str,
+    batches: Iterable[torch.Tensor],
+    pool: str = "mean",
+    *,
+    progress: ProgressFn | None = None,
+    total: int | None = None,
+) -> np.ndarray:
+    """(N, D) float32 features of ``layer`` for preprocessed image batches, pooled by ``pool``.
+
+    ``pool`` is ``mean`` or ``max`` per channel, or ``flatten``. The forward stops after ``layer``.
+    """
+    return extract(model, layer, batches, pool, progress=progress, total=total).features
+
+
+def image_batches(
+    images: Iterable[Image.Image], prep: Preprocessing, batch_size: int = 64
+) -> Iterator[torch.Tensor]:
+    """Preprocess PIL images for a model card and yield (B, C, H, W) CPU tensors."""
+    if batch_size < 1:
+        raise InvalidInputError("batch_size must be at least 1.")
+    buf: list[torch.Tensor] = []
+    for img in images:
+        buf.append(preprocess(img, prep)[0])
+        if len(buf) == batch_size:
+            yield torch.cat(buf)
+            buf = []
+    if buf:
+        yield torch.cat(buf)
+
+
+def reduce_features(features: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
+    """PCA to ``dim`` components (fewer when there are fewer samples or features), float32."""
+    from sklearn.decomposition import PCA
+
+    x = np.asarray(features, dtype=np.float32)
+    if dim < 1:
+        raise InvalidInputError("The reduction dimension must be at least 1.")
+    n_comp = min(dim, x.shape[0], x.shape[1])
+    if n_comp >= x.shape[1]:
+        return x
+    return PCA(n_components=n_comp, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def check_features(features: np.ndarray, min_points: int = 5) -> np.ndarray:
+    """Refuse features no projection can use: too few points, NaN/inf, or every point the same."""
+    x = np.asarray(features)
+    if x.ndim != 2:
+        raise InvalidInputError(f"Features must be a 2-D (points, dimensions) array, got shape {x.shape}.")
+    n = x.shape[0]
+    if n < min_points:
+        raise InvalidInputError(f"A projection needs at least {min_points} points; the dataset has {n}.")
+    if x.shape[1] == 0:
+        raise InvalidInputError("The features have no dimensions.")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows = int(bad.any(axis=1).sum())
+        raise InvalidInputError(f"The features contain NaN or infinite values in {rows} of {n} points.")
+    if float(np.ptp(x, axis=0).max()) == 0.0:
+        raise InvalidInputError(
+            "The features are constant: every point has the same values, so there is nothing to project."
+        )
+    return x

@@ -1,0 +1,216 @@
+"""Features of a (model, layer, dataset) triple, cached on disk next to the dataset.
+
+The cache key covers everything the numbers depend on: the model id and a fingerprint of its
+weights, the preprocessing, the layer, the pooling, the optional PCA reduction and the dataset's
+content hash. Files live under ``DatasetStore.cache_dir(dataset)`` so that deleting a dataset
+deletes its features too. Writes go to a temporary file that is renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from server.datasets.store import DatasetInfo, DatasetStore
+from server.engine.features import POOLINGS, extract, image_batches, reduce_features
+from server.errors import InvalidInputError
+from server.zoo.manager import LoadedModel
+
+ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
+
+
+@dataclass(frozen=True)
+class DatasetFeatures:
+    """Cached features of one dataset at one layer, with labels and the model's predictions."""
+
+    key: str
+    features: np.ndarray  # (N, D) float32
+    labels: np.ndarray  # (N,) label index per image
+    classes: tuple[str, ...]
+    predictions: np.ndarray | None  # (N,) top-1 class of the model, when computed
+    model_labels: tuple[str, ...]
+    from_cache: bool
+
+
+def weights_fingerprint(loaded: LoadedModel) -> str:
+    """A short hash of the model's parameters and buffers (computed once per loaded model)."""
+    cached = getattr(loaded.model, "_convlens_weights_fingerprint", None)
+    if cached:
+        return cached
+    h = hashlib.sha256(loaded.id.encode())
+    with torch.no_grad():
+        for name, t in loaded.model.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().float().contiguous().cpu().numpy().tobytes())
+    fp = h.hexdigest()[:20]
+    object.__setattr__(loaded.model, "_convlens_weights_fingerprint", fp)
+    return fp
+
+
+def feature_key(loaded: LoadedModel, layer: str, dataset: DatasetInfo, pool: str, reduce: int | None) -> str:
+    """The content key of a feature matrix."""
+    parts = {
+        "model": loaded.id,
+        "weights": weights_fingerprint(loaded),
+        "prep": repr(loaded.prep),
+        "layer": layer,
+        "dataset": dataset.content_hash,
+        "pool": pool,
+        "reduce": reduce,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npz")
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class FeatureCache:
+    """Get-or-extract features and predictions; files under each dataset's cache folder."""
+
+    def __init__(self, datasets: DatasetStore, batch_size: int = 128, memory_items: int = 4) -> None:
+        self.datasets = datasets
+        self.batch_size = batch_size
+        self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._memory_items = memory_items
+        self._lock = threading.Lock()
+
+    def path(self, dataset_id: str, key: str) -> Path:
+        return self.datasets.cache_dir(dataset_id) / "features" / f"{key}.npz"
+
+    def _load(self, dataset_id: str, key: str) -> np.ndarray | None:
+        with self._lock:
+            if (dataset_id, key) in self._memory:
+                self._memory.move_to_end((dataset_id, key))
+                return self._memory[(dataset_id, key)]
+        path = self.path(dataset_id, key)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as f:
+            arr = f["values"]
+        self._remember(dataset_id, key, arr)
+        return arr
+
+    def _remember(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
+        with self._lock:
+            self._memory[(dataset_id, key)] = arr
+            while len(self._memory) > self._memory_items:
+                self._memory.popitem(last=False)
+
+    def _store(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
+        _atomic_save(self.path(dataset_id, key), values=arr)
+        self._remember(dataset_id, key, arr)
+
+    def cached(
+        self, loaded: LoadedModel, layer: str, dataset_id: str, pool: str = "mean", reduce: int | None = None
+    ) -> np.ndarray | None:
+        """The cached features, or None when they have not been extracted yet (never extracts)."""
+        info = self.datasets.get(dataset_id)
+        return self._load(dataset_id, feature_key(loaded, layer, info, pool, reduce))
+
+    def features(
+        self,
+        loaded: LoadedModel,
+        layer: str,
+        dataset_id: str,
+        pool: str = "mean",
+        reduce: int | None = None,
+        *,
+        with_predictions: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> DatasetFeatures:
+        """Features of ``layer`` for every image of the dataset; extracted once, then read from disk."""
+        if pool not in POOLINGS:
+            raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
+        if reduce is not None and reduce < 1:
+            raise InvalidInputError("reduce must be a positive number of PCA components.")
+        loaded.layer(layer)  # NotFoundError with suggestions
+        info = self.datasets.get(dataset_id)
+        labels, classes = self.datasets.labels(dataset_id)
+        key = feature_key(loaded, layer, info, pool, reduce)
+        values = self._load(dataset_id, key)
+        from_cache = values is not None
+        predictions = self.predictions(loaded, dataset_id, progress=progress) if with_predictions else None
+        if values is None:
+            raw_key = feature_key(loaded, layer, info, pool, None)
+            raw = self._load(dataset_id, raw_key)
+            if raw is None:
+                raw = self._extract(loaded, layer, info, pool, progress)
+                self._store(dataset_id, raw_key, raw)
+            values = raw if reduce is None else reduce_features(raw, reduce)
+            if reduce is not None:
+                self._store(dataset_id, key, values)
+        if progress is not None:
+            progress(1.0, "features ready")
+        return DatasetFeatures(
+            key, values, labels, classes, predictions, tuple(loaded.card.labels), from_cache
+        )
+
+    def predictions(
+        self, loaded: LoadedModel, dataset_id: str, progress: ProgressFn | None = None
+    ) -> np.ndarray:
+        """The model's top-1 class for every image (one full forward per dataset, cached)."""
+        info = self.datasets.get(dataset_id)
+        key = "pred-" + feature_key(loaded, "<output>", info, "flatten", None)
+        values = self._load(dataset_id, key)
+        if values is None:
+            last = loaded.layers()[-1].name if loaded.layers() else ""
+            with loaded.lock:
+                result = extract(
+                    loaded.model,
+                    last,
+                    image_batches(
+                        (img for _, img in self.datasets.iter_images(dataset_id)),
+                        loaded.prep,
+                        self.batch_size,
+                    ),
+                    "flatten",
+                    with_predictions=True,
+                    progress=_scaled(progress, info.num_images, "predicting"),
+                    total=info.num_images,
+                )
+            values = (
+                result.predictions if result.predictions is not None else np.zeros(info.num_images, np.int64)
+            )
+            self._store(dataset_id, key, values)
+        return values
+
+    def _extract(
+        self, loaded: LoadedModel, layer: str, info: DatasetInfo, pool: str, progress: ProgressFn | None
+    ) -> np.ndarray:
+        images = (img for _, img in self.datasets.iter_images(info.id))
+        with loaded.lock:
+            return extract(
+                loaded.model,
+                layer,
+                image_batches(images, loaded.prep, self.batch_size),
+                pool,
+                progress=_scaled(progress, info.num_images, f"extracting {layer}"),
+                total=info.num_images,
+            ).features
+
+
+def _scaled(progress: ProgressFn | None, total: int, what: str) -> Callable[[int, int | None], None] | None:
+    if progress is None:
+        return None
+
+    def report(done: int, _total: int | None) -> None:
+        progress(done / max(total, 1), f"{what}: {done}/{total} images")
+
+    return report
