@@ -56,6 +56,7 @@ def capture_activations(
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of ``layers`` during forwards inside the block.
 
+    A module called several times in one forward reports its first call, matching ``layer_tree``.
     Outputs are cloned by default: an in-place activation further down (``ReLU(inplace=True)``)
     would otherwise rewrite a captured conv output. Hooks are removed on exit even when the
     forward raises.
@@ -63,19 +64,29 @@ def capture_activations(
     names = list(dict.fromkeys(layers))
     modules = [(n, get_module(model, n)) for n in names]
     store: dict[str, torch.Tensor] = {}
+    seen: set[str] = set()  # a module called several times per forward (ResNet's shared ReLU): first call wins
 
     def make_hook(name: str) -> Callable[..., None]:
         def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
             t = first_tensor(output)
-            if t is None:
+            if t is None or name in seen:
                 return
+            seen.add(name)
             if detach:
                 t = t.detach()
             store[name] = t.clone() if clone else t
 
         return hook
 
-    with hooked(lambda: (m.register_forward_hook(make_hook(n)) for n, m in modules)):
+    def new_forward(_module: nn.Module, _inp: Any) -> None:
+        seen.clear()
+
+    def register() -> Iterator[torch.utils.hooks.RemovableHandle]:
+        yield model.register_forward_pre_hook(new_forward)
+        for n, m in modules:
+            yield m.register_forward_hook(make_hook(n))
+
+    with hooked(register):
         yield store
 
 

@@ -68,9 +68,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
             lo, hi = 0.0, 65535.0
         scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
         return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L").convert("RGB")
-    if mode == "P":
-        img = img.convert("RGBA")
-    elif mode == "LA" or mode == "PA":
+    if mode == "P" or mode == "LA" or mode == "PA":
         img = img.convert("RGBA")
     if img.mode == "RGBA":
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))

@@ -1,0 +1,88 @@
+# ConvLens: `make run` starts API + dashboard; `make test` runs the full suite (browser tests included).
+# Everything lives in .venv/ at the repository root; it is created and filled when missing.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := chromium chromium-driver redis-server
+export CONVLENS_API_HOST ?= 127.0.0.1
+export CONVLENS_API_PORT ?= 8000
+export CONVLENS_DASHBOARD_HOST ?= 127.0.0.1
+export CONVLENS_DASHBOARD_PORT ?= 8050
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps models run api dashboard test test-fast lint format bench clean
+
+help:
+	@echo "make run      set up .venv if needed, then start the API and the dashboard on localhost"
+	@echo "make test     set up .venv and system packages if needed, then run the full test suite"
+	@echo "make lint     ruff + mypy on the core"
+	@echo "make bench    run the benchmarks in bench/ (ratios recorded in docs/BENCHMARKS.md)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Chromium for the browser tests and redis-server for the distributed-job tests (Debian packages).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The bundled models: Lite0 comes with its pip package; digits_cnn is trained here (seeded, ~5 s) once.
+models: $(STAMP)
+	@test -f models/digits_cnn/final.safetensors || $(PY) -m server.zoo.digits
+
+run: models
+	@echo ""
+	@echo "  ConvLens API:       http://$(CONVLENS_API_HOST):$(CONVLENS_API_PORT)   (OpenAPI docs: /docs)"
+	@echo "  ConvLens dashboard: http://$(CONVLENS_DASHBOARD_HOST):$(CONVLENS_DASHBOARD_PORT)"
+	@echo "  (Ctrl-C stops both)"
+	@echo ""
+	@trap 'kill 0' INT TERM EXIT; \
+	$(PY) -m server & \
+	CONVLENS_API_URL=$${CONVLENS_API_URL:-http://$(CONVLENS_API_HOST):$(CONVLENS_API_PORT)} $(PY) -m dashboard & \
+	wait
+
+api: models
+	$(PY) -m server
+
+dashboard: $(STAMP)
+	$(PY) -m dashboard
+
+test: system-deps models
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: models
+	$(PY) -m pytest -m "not slow and not e2e and not integration" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: models
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

