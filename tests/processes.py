@@ -1,0 +1,76 @@
+"""Real server processes for end-to-end tests: started exactly as `make run` and the containers do."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from server.config import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server_process(
+    module: str, env: dict[str, str], ready_url: str, log_path: Path, timeout: float = 180.0
+) -> Iterator[subprocess.Popen]:
+    """Run ``python -m <module>`` with ``env`` until ``ready_url`` answers 200; always terminated on exit."""
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=REPO_ROOT, env=full_env, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{module} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
+                    )
+                try:
+                    if httpx.get(ready_url, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{module} not ready after {timeout}s:\n{log_path.read_text()[-3000:]}"
+                    )
+                time.sleep(0.25)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def api_process(data_dir: Path, log_dir: Path, **extra_env: str) -> Iterator[str]:
+    """A real uvicorn API (`python -m server`) on a free port; yields its base URL once /readyz is 200."""
+    port = free_port()
+    env = {
+        "CONVLENS_API_HOST": "127.0.0.1",
+        "CONVLENS_API_PORT": str(port),
+        "CONVLENS_DATA_DIR": str(data_dir),
+        "CONVLENS_MODELS_DIR": str(REPO_ROOT / "models"),
+        **extra_env,
+    }
+    url = f"http://127.0.0.1:{port}"
+    with server_process("server", env, f"{url}/readyz", log_dir / f"api-{port}.log"):
+        yield url
