@@ -1,0 +1,226 @@
+"""The one module that knows the API's URLs; turns every failure into an ``ApiError`` with a readable message.
+
+Callbacks call the functions of ``ApiClient`` and catch ``ApiError`` to show ``str(error)`` in the page.
+Every call is timed (``ApiClient.elapsed_ms`` and the ``timings`` it returns), so the page and the
+dashboard benchmark can say how much of a view's time was spent in the API.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from server.config import Settings, get_settings
+
+API = "/api/v1"
+ARTIFACT_PREFIX = f"{API}/artifacts/"
+# The browser loads artifacts from the dashboard's own origin; dashboard/app.py forwards this prefix to the API.
+BROWSER_ARTIFACT_PREFIX = "/api-artifacts/"
+
+
+class ApiError(Exception):
+    """A failed API call, with the message to show the user (the API's ``detail`` when it sent one)."""
+
+    def __init__(self, message: str, status: int | None = None, error: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error = error
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class CallTimer:
+    """Milliseconds spent in API calls, summed per request path (thread-safe; one per rendered view)."""
+
+    calls: list[tuple[str, float]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, what: str, ms: float) -> None:
+        with self._lock:
+            self.calls.append((what, ms))
+
+    @property
+    def total_ms(self) -> float:
+        return sum(ms for _, ms in self.calls)
+
+
+def _readable(response: httpx.Response) -> ApiError:
+    """An ``ApiError`` from an error response: ``{"detail": ...}`` when the API sent it, else the status."""
+    detail: Any = None
+    error = None
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            detail, error = body.get("detail"), body.get("error")
+    except ValueError:
+        pass
+    if isinstance(detail, list):  # FastAPI's raw validation list, should a route bypass the handlers
+        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+    if not detail:
+        detail = f"The API answered {response.status_code} {response.reason_phrase or ''}".strip() + "."
+    return ApiError(str(detail), status=response.status_code, error=error)
+
+
+class ApiClient:
+    """Typed calls to the ConvLens API over HTTP. ``http`` may be any ``httpx.Client`` (tests pass a
+    Starlette ``TestClient`` of the real app)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        timeout: float = 120.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        """``http``, when given, must carry its own ``base_url`` (paths here are relative)."""
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
+        if http is not None:
+            self._http.headers.update(headers)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiClient:
+        return cls(settings.resolved_api_url, token=settings.api_token)
+
+    # --- transport --------------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, *, timer: CallTimer | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        start = time.perf_counter()
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiError(
+                f"The API at {self.base_url} did not answer in time ({type(exc).__name__})."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ApiError(
+                f"Cannot reach the ConvLens API at {self.base_url}: {exc or type(exc).__name__}. "
+                "Is it running (python -m server)?"
+            ) from exc
+        finally:
+            if timer is not None:
+                timer.add(f"{method} {path.split('?')[0]}", (time.perf_counter() - start) * 1000.0)
+        if response.status_code >= 400:
+            raise _readable(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(f"The API sent a response that is not JSON for {path}.") from exc
+
+    @staticmethod
+    def _params(untrained: bool) -> dict[str, str]:
+        return {"untrained": "true"} if untrained else {}
+
+    # --- resources --------------------------------------------------------------------------------------
+
+    def ready(self) -> dict[str, Any]:
+        return self._json("GET", "/readyz")
+
+    def models(self, timer: CallTimer | None = None) -> list[dict[str, Any]]:
+        return self._json("GET", f"{API}/models", timer=timer)
+
+    def model_card(
+        self, model: str, untrained: bool = False, timer: CallTimer | None = None
+    ) -> dict[str, Any]:
+        return self._json("GET", f"{API}/models/{quote(model)}", params=self._params(untrained), timer=timer)
+
+    def layers(self, model: str, untrained: bool = False, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json(
+            "GET", f"{API}/models/{quote(model)}/layers", params=self._params(untrained), timer=timer
+        )
+
+    def predict(
+        self,
+        model: str,
+        image: bytes,
+        *,
+        filename: str = "image.png",
+        untrained: bool = False,
+        top_k: int = 5,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"{API}/models/{quote(model)}/predict",
+            params=self._params(untrained),
+            files={"image": (filename, image, "application/octet-stream")},
+            data={"top_k": str(top_k)},
+            timer=timer,
+        )
+
+    def activations(
+        self,
+        model: str,
+        image: bytes,
+        layer: str,
+        *,
+        filename: str = "image.png",
+        untrained: bool = False,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"{API}/models/{quote(model)}/activations",
+            params=self._params(untrained),
+            files={"image": (filename, image, "application/octet-stream")},
+            data={"layer": layer},
+            timer=timer,
+        )
+
+    def filter_weights(
+        self, model: str, layer: str, index: int, untrained: bool = False, timer: CallTimer | None = None
+    ) -> dict[str, Any]:
+        return self._json(
+            "GET",
+            f"{API}/models/{quote(model)}/layers/{quote(layer)}/weights/{int(index)}",
+            params=self._params(untrained),
+            timer=timer,
+        )
+
+    def artifact(self, path: str, timer: CallTimer | None = None) -> httpx.Response:
+        """GET an artifact by the URL path the API returned (``/api/v1/artifacts/<key>/<name>``)."""
+        if not path.startswith(ARTIFACT_PREFIX):
+            raise ApiError(f"Not an artifact path: {path!r}.", status=404)
+        return self.request("GET", path, timer=timer)
+
+
+def browser_url(artifact_path: str) -> str:
+    """The URL the browser loads for an API artifact path: the dashboard's own proxy route."""
+    if not artifact_path.startswith(ARTIFACT_PREFIX):
+        raise ValueError(f"not an artifact path: {artifact_path!r}")
+    return BROWSER_ARTIFACT_PREFIX + artifact_path[len(ARTIFACT_PREFIX) :]
+
+
+_client: ApiClient | None = None
+_client_lock = threading.Lock()
+
+
+def get_client() -> ApiClient:
+    """The process-wide client, built from settings on first use (``set_client`` replaces it in tests)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = ApiClient.from_settings(get_settings())
+        return _client
+
+
+def set_client(client: ApiClient | None) -> None:
+    global _client
+    with _client_lock:
+        _client = client

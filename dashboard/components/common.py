@@ -1,0 +1,31 @@
+"""Small shared pieces: error messages, badges, panels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+
+def error_alert(message: str, title: str = "Error") -> html.Div:
+    """A readable error in the page (role=alert so that screen readers and tests find it)."""
+    return html.Div(
+        [html.Strong(f"{title}: "), html.Span(message)], className="cl-alert cl-alert-error", role="alert"
+    )
+
+
+def notice(message: str) -> html.Div:
+    return html.Div(message, className="cl-notice")
+
+
+def badge(text: str, tone: str = "neutral", **attrs: Any) -> html.Span:
+    """tone: neutral, good, warn or danger."""
+    return html.Span(text, className=f"cl-badge cl-badge-{tone}", **attrs)
+
+
+def panel(title: str, children: Any, *, panel_id: str | None = None, extra: Any = None) -> html.Section:
+    header = [html.H2(title)]
+    if extra is not None:
+        header.append(html.Div(extra, className="cl-panel-extra"))
+    attrs = {"id": panel_id} if panel_id else {}
+    return html.Section([html.Header(header), children], className="cl-panel", **attrs)

@@ -1,0 +1,133 @@
+"""Input images and the ids the URL carries for them.
+
+An image id is one of
+- ``sample:<name>``: a bundled real photo from scikit-image (``sample:chelsea``) or a scikit-learn digit
+  (``sample:digit3``, 8x8, bright ink on dark as ``digits_cnn`` expects). They are generated from those
+  packages on first use, so no binaries are committed and nothing is downloaded.
+- ``upload:<sha256>``: an uploaded file, stored by the dashboard under
+  ``<data_dir>/dashboard/uploads/<sha256>`` (the same sha256 the API reports as ``image_sha256``), so that a
+  copied link reopens the same image for as long as that data dir is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+class UnknownImageError(LookupError):
+    """An image id that names no sample and no stored upload."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    title: str
+    group: str  # "photo" or "digit"
+
+
+PHOTOS = {  # skimage.data function -> title; the ImageNet models know these subjects
+    "chelsea": "Chelsea the cat",
+    "coffee": "Coffee",
+    "rocket": "Rocket",
+    "camera": "Cameraman",
+    "astronaut": "Astronaut",
+}
+DIGITS = {f"digit{d}": f"Digit {d}" for d in range(10)}
+
+_UPLOAD_ID = re.compile(r"^upload:([0-9a-f]{64})$")
+
+
+def gallery() -> list[Sample]:
+    """The bundled images, photos first."""
+    return [Sample(f"sample:{n}", t, "photo") for n, t in PHOTOS.items()] + [
+        Sample(f"sample:{n}", t, "digit") for n, t in DIGITS.items()
+    ]
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+@lru_cache(maxsize=32)
+def sample_png(name: str) -> bytes:
+    """The PNG bytes of a bundled sample (``chelsea``, ``digit3``...)."""
+    if name in PHOTOS:
+        from skimage import data
+
+        arr = getattr(data, name)()
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, axis=-1)
+        return _png(np.ascontiguousarray(arr[..., :3]).astype(np.uint8))
+    if name in DIGITS:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        first = int(np.flatnonzero(digits.target == int(name[5:]))[0])
+        ink = np.clip(digits.images[first] / 16.0 * 255.0, 0, 255).astype(np.uint8)  # bright ink, dark paper
+        return _png(ink)
+    raise UnknownImageError(f"There is no bundled sample named '{name}'.")
+
+
+@lru_cache(maxsize=32)
+def sample_thumbnail(name: str, size: int = 96) -> bytes:
+    img = Image.open(io.BytesIO(sample_png(name)))
+    resample = Image.Resampling.NEAREST if name in DIGITS else Image.Resampling.LANCZOS
+    if max(img.size) > size:
+        img.thumbnail((size, size), resample)
+    elif max(img.size) < size:  # digits: 8x8 -> crisp 96x96
+        f = size // max(img.size)
+        img = img.resize((img.width * f, img.height * f), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def uploads_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "dashboard" / "uploads"
+
+
+def store_upload(data: bytes, data_dir: Path) -> str:
+    """Keep an uploaded file under its sha256 and return its image id."""
+    sha = hashlib.sha256(data).hexdigest()
+    folder = uploads_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / sha
+    if not path.exists():
+        tmp = folder / f".{sha}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return f"upload:{sha}"
+
+
+def image_bytes(image_id: str, data_dir: Path) -> bytes:
+    """The bytes of an image id; ``UnknownImageError`` with a readable message otherwise."""
+    if image_id.startswith("sample:"):
+        return sample_png(image_id.removeprefix("sample:"))
+    m = _UPLOAD_ID.match(image_id)
+    if m:
+        path = uploads_dir(data_dir) / m.group(1)
+        if path.is_file():
+            return path.read_bytes()
+        raise UnknownImageError(
+            "The uploaded image of this link is not stored on this dashboard (any more); upload it again."
+        )
+    raise UnknownImageError(f"'{image_id}' is not an image id (expected sample:<name> or upload:<sha256>).")
+
+
+def image_title(image_id: str | None) -> str:
+    if not image_id:
+        return "no image"
+    if image_id.startswith("sample:"):
+        name = image_id.removeprefix("sample:")
+        return PHOTOS.get(name) or DIGITS.get(name) or name
+    return f"upload {image_id.removeprefix('upload:')[:12]}…"

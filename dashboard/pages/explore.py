@@ -1,0 +1,149 @@
+"""Explore: pick a model and an image, browse every layer's filters, open one filter in detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import dcc, html
+
+from dashboard.components.common import panel
+from dashboard.components.filter_detail import detail_panel
+from dashboard.components.filter_grid import SORT_OPTIONS
+from dashboard.components.image_input import image_input
+from dashboard.figures import message_figure
+from dashboard.images import gallery
+from dashboard.state import ExploreState
+
+dash.register_page(__name__, path="/", name="Explore", title="ConvLens · Explore", order=0)
+
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
+
+
+def layout(**query: Any) -> html.Div:
+    """Query parameters (model, image, layer, filter, untrained) restore a copied view."""
+    state = ExploreState.from_query(query)
+    return html.Div(
+        [
+            dcc.Store(id="explore-initial", data=state.to_dict()),
+            dcc.Store(id="image-id", data=state.image),
+            dcc.Store(id="selected-layer", data=state.layer),
+            dcc.Store(id="selected-filter", data={"layer": state.layer, "index": state.filter}),
+            dcc.Store(id="layers-data"),
+            dcc.Store(id="activations-data"),
+            dcc.Store(id="explore-query"),
+            dcc.Store(id="explore-url-synced"),
+            html.Div(
+                [
+                    panel(
+                        "Model",
+                        html.Div(
+                            [
+                                dcc.Dropdown(
+                                    id="model-picker", clearable=False, placeholder="Loading models…"
+                                ),
+                                dcc.Checklist(
+                                    id="untrained-toggle",
+                                    options=[{"label": " random weights (untrained)", "value": "untrained"}],
+                                    value=["untrained"] if state.untrained else [],
+                                    className="cl-check",
+                                ),
+                                html.Div(id="model-error"),
+                                dcc.Loading(html.Div(id="model-card"), type="dot", delay_show=200),
+                            ]
+                        ),
+                        panel_id="panel-model",
+                    ),
+                    panel(
+                        "Image",
+                        html.Div(
+                            [
+                                image_input(gallery()),
+                            ]
+                        ),
+                        panel_id="panel-image",
+                    ),
+                    panel(
+                        "Predictions",
+                        dcc.Loading(
+                            html.Div(
+                                [
+                                    html.Div(
+                                        [
+                                            html.Img(
+                                                id="input-preview", className="cl-input-preview", alt=""
+                                            ),
+                                            html.Div(
+                                                [
+                                                    html.Div(id="top1", className="cl-top1"),
+                                                    html.Div(id="input-caption", className="cl-caption"),
+                                                ]
+                                            ),
+                                        ],
+                                        className="cl-input-box",
+                                    ),
+                                    html.Div(id="predictions-error"),
+                                    dcc.Graph(
+                                        id="predictions-graph",
+                                        figure=message_figure("Pick a sample or drop an image.", height=120),
+                                        config=GRAPH_CONFIG,
+                                    ),
+                                ]
+                            ),
+                            type="dot",
+                            delay_show=200,
+                        ),
+                        panel_id="panel-predictions",
+                    ),
+                ],
+                className="cl-col cl-col-left",
+            ),
+            html.Div(
+                panel(
+                    "Layers",
+                    dcc.Loading(html.Div(id="layer-browser"), type="dot", delay_show=200),
+                    panel_id="panel-layers",
+                ),
+                className="cl-col cl-col-layers",
+            ),
+            html.Div(
+                panel(
+                    "Filters",
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Label("Sort by", htmlFor="grid-sort", className="cl-label"),
+                                    dcc.RadioItems(
+                                        id="grid-sort",
+                                        options=SORT_OPTIONS,
+                                        value="index",
+                                        inline=True,
+                                        className="cl-radio",
+                                    ),
+                                    html.Span(
+                                        [html.Span(className="cl-legend-silent"), "silent: never above 0"],
+                                        className="cl-legend",
+                                    ),
+                                ],
+                                className="cl-grid-controls",
+                            ),
+                            html.Div(id="grid-summary", className="cl-caption"),
+                            html.Div(id="grid-error"),
+                            dcc.Loading(
+                                html.Div(id="filter-grid", className="cl-grid-box"),
+                                type="default",
+                                delay_show=150,
+                                overlay_style={"visibility": "visible", "opacity": 0.4},
+                            ),
+                            html.Div(id="grid-timing", className="cl-timing"),
+                        ]
+                    ),
+                    panel_id="panel-filters",
+                ),
+                className="cl-col cl-col-main",
+            ),
+            detail_panel(),
+        ],
+        className="cl-explore",
+    )
