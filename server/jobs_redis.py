@@ -16,18 +16,21 @@ no synchronised clocks.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import redis
 
-from server.jobs import JobState
+from server.jobs import JobState, run_job
 
 if TYPE_CHECKING:
     from celery import Celery
 
     from server.config import Settings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "convlens:job:"
 INDEX = "convlens:jobs"  # sorted set of job ids by creation time
@@ -190,6 +193,27 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=self._interval + 1)
+
+
+def run_queued_job(
+    store: RedisJobStore, job_id: str, worker: str, heartbeat_seconds: float, alive_for: float
+) -> str:
+    """What a worker does with a job id taken from the queue; returns what became of the job.
+
+    Skips a job that is gone or no longer queued (cancelled before it started, or a redelivered
+    message of a job that already ran or was lost); otherwise runs it under a :class:`Heartbeat`.
+    """
+    state = store.get(job_id)
+    if state is None:
+        log.warning("job %s has expired or never existed; skipping", job_id)
+        return "missing"
+    if state.status != "queued":
+        log.info("job %s is already %s; skipping the message", job_id, state.status)
+        return f"skipped ({state.status})"
+    with Heartbeat(store, job_id, worker, heartbeat_seconds, alive_for):
+        run_job(store, job_id, state.kind, state.params, worker=worker)
+    final = store.get(job_id)
+    return final.status if final else "missing"
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -9,15 +9,11 @@ worker-loss rules are documented on :func:`server.jobs_redis.make_celery`.
 
 from __future__ import annotations
 
-import logging
 import socket
 
 from server.config import get_settings
-from server.jobs import run_job
-from server.jobs_redis import RUN_JOB_TASK, Heartbeat, RedisJobStore, make_celery
+from server.jobs_redis import RUN_JOB_TASK, RedisJobStore, make_celery, run_queued_job
 from server.tasks import register_all
-
-log = logging.getLogger("convlens.worker")
 
 settings = get_settings()
 app = make_celery(settings)
@@ -30,16 +26,7 @@ if settings.num_threads:
 
 
 @app.task(name=RUN_JOB_TASK, bind=True)
-def run_queued_job(self, job_id: str) -> str:
-    """Run one queued job to a terminal state; its outcome is recorded in the store, not returned."""
-    state = store.get(job_id)
-    if state is None:
-        log.warning("job %s has expired or never existed; skipping", job_id)
-        return "missing"
-    if state.status != "queued":
-        log.warning("job %s is already %s; skipping the message", job_id, state.status)
-        return state.status
+def run_job_task(self, job_id: str) -> str:
+    """Run one queued job; its outcome is recorded in the job store (the return value is for logs)."""
     worker = self.request.hostname or socket.gethostname()
-    with Heartbeat(store, job_id, worker, settings.job_heartbeat_seconds, settings.job_stale_seconds):
-        run_job(store, job_id, state.kind, state.params, worker=worker)
-    return "done"
+    return run_queued_job(store, job_id, worker, settings.job_heartbeat_seconds, settings.job_stale_seconds)
