@@ -54,6 +54,19 @@ def _key(job_id: str) -> str:
     return PREFIX + job_id
 
 
+def _jsonable(value: Any) -> Any:
+    """What the in-process store would keep as Python objects: numpy arrays and scalars, paths, tuples."""
+    if hasattr(value, "tolist"):  # numpy arrays and numpy scalars (and torch tensors on the CPU)
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_jsonable)
+
+
 class RedisJobStore:
     """The :class:`server.jobs.JobStore` protocol on Redis: one hash per job, one JSON value per field.
 
@@ -74,7 +87,7 @@ class RedisJobStore:
     def create(self, state: JobState) -> None:
         key = _key(state.id)
         with self.r.pipeline() as p:
-            p.hset(key, mapping={k: json.dumps(v) for k, v in state.to_dict().items()})
+            p.hset(key, mapping={k: _dumps(v) for k, v in state.to_dict().items()})
             p.expire(key, self.ttl)
             p.zadd(INDEX, {state.id: state.created})
             p.execute()
@@ -98,7 +111,7 @@ class RedisJobStore:
         if not exists:  # expired or never created: do not resurrect a partial hash
             return
         with self.r.pipeline() as p:
-            p.hset(key, mapping={k: json.dumps(v) for k, v in fields.items()})
+            p.hset(key, mapping={k: _dumps(v) for k, v in fields.items()})
             p.expire(key, self.ttl)
             ck = json.loads(cache_key) if cache_key else None
             if fields.get("status") == "succeeded" and ck:
@@ -114,7 +127,7 @@ class RedisJobStore:
     def set_control(self, job_id: str, values: dict[str, Any]) -> None:
         key = _key(job_id) + ":control"
         with self.r.pipeline() as p:
-            p.hset(key, mapping={k: json.dumps(v) for k, v in values.items()})
+            p.hset(key, mapping={k: _dumps(v) for k, v in values.items()})
             p.expire(key, self.ttl)
             p.execute()
 

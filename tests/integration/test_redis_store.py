@@ -40,6 +40,17 @@ def test_create_get_update_round_trip_json_values(store):
     assert 0 < store.r.ttl("convlens:job:" + st.id) <= 600
 
 
+def test_numpy_frames_and_results_are_stored_as_json(store):
+    import numpy as np
+
+    st = new_job(store)
+    coords = np.array([[0.5, -1.0], [2.0, 3.25]], dtype=np.float32)
+    store.update(st.id, frame={"coords": coords, "kl": np.float64(1.5), "n": np.int64(2)}, result=coords[0])
+    got = store.get(st.id)
+    assert got.frame == {"coords": [[0.5, -1.0], [2.0, 3.25]], "kl": 1.5, "n": 2}
+    assert got.result == [0.5, -1.0]
+
+
 def test_update_of_an_unknown_or_expired_job_creates_nothing(store):
     store.update("nope", status="running")
     assert store.get("nope") is None
