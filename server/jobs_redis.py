@@ -144,13 +144,19 @@ class RedisJobStore:
 
     def list(self) -> list[JobState]:
         ids = [i.decode() for i in self.r.zrange(INDEX, -LIST_LIMIT, -1)]
+        with self.r.pipeline(transaction=False) as p:
+            for job_id in ids:
+                p.hgetall(_key(job_id))
+            raws = p.execute()
         states, gone = [], []
-        for job_id in ids:
-            st = self.get(job_id)
-            if st is None:
+        for job_id, raw in zip(ids, raws, strict=True):
+            if not raw:
                 gone.append(job_id)
-            else:
-                states.append(st)
+                continue
+            state = self._decode(raw)
+            if state.status == "running" and self._fail_if_lost(state):
+                state = self._decode(self.r.hgetall(_key(job_id)))
+            states.append(state)
         if gone:
             self.r.zrem(INDEX, *gone)
         return states
