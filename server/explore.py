@@ -18,7 +18,7 @@ from PIL import Image
 
 from server.artifacts import ArtifactStore, content_key
 from server.config import Settings
-from server.engine.hooks import capture_activations, get_module
+from server.engine.hooks import forward_until, get_module
 from server.engine.imaging import (
     colorize,
     decode_image,
@@ -121,8 +121,8 @@ class ExploreService:
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        with lm.lock, capture_activations(lm.model, [layer]) as acts, torch.inference_mode():
-            logits = lm.model(x)
+        with lm.lock:
+            acts = forward_until(lm.model, [layer], x)  # the network beyond `layer` is not computed
         if layer not in acts:
             raise InvalidInputError(f"Layer '{layer}' produced no tensor output in a forward pass.")
         act = acts[layer][0].float().cpu().numpy()
@@ -161,7 +161,6 @@ class ExploreService:
             "channel_url_template": self.artifacts.url(art_key, "channel_{index}.png"),
             "npy_url": self.artifacts.url(art_key, "activations.npy"),
             "input_url": self._input_artifact(lm, sha, cropped),
-            "predictions": [asdict(p) for p in predict_topk(logits, lm.card.labels, 5)],
         }
         self.cache.put(key_str, out)
         return out

@@ -64,7 +64,9 @@ def capture_activations(
     names = list(dict.fromkeys(layers))
     modules = [(n, get_module(model, n)) for n in names]
     store: dict[str, torch.Tensor] = {}
-    seen: set[str] = set()  # a module called several times per forward (ResNet's shared ReLU): first call wins
+    seen: set[str] = (
+        set()
+    )  # a module called several times per forward (ResNet's shared ReLU): first call wins
 
     def make_hook(name: str) -> Callable[..., None]:
         def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
@@ -97,3 +99,30 @@ def active_hook_count(model: nn.Module) -> int:
         total += len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
         total += len(getattr(m, "_backward_pre_hooks", {}))
     return total
+
+
+class _LayersReached(Exception):
+    """Ends a forward early once every wanted layer has produced its output."""
+
+
+def forward_until(model: nn.Module, layers: Iterable[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The outputs of ``layers`` for input ``x``, running the forward only as far as they need.
+
+    The rest of the network is skipped (for an early layer most of the cost of a forward).
+    Hooks are removed on exit, whether the forward finished, stopped early or raised.
+    """
+    names = list(dict.fromkeys(layers))
+    with capture_activations(model, names) as acts:
+
+        def stop_when_done(_m: nn.Module, _i: Any, _o: Any) -> None:
+            if all(n in acts for n in names):
+                raise _LayersReached
+
+        last = [get_module(model, n) for n in names]
+        with hooked(lambda: (m.register_forward_hook(stop_when_done) for m in last)):
+            try:
+                with torch.inference_mode():
+                    model(x)
+            except _LayersReached:
+                pass
+        return dict(acts)

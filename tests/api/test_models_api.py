@@ -83,7 +83,7 @@ def test_same_image_twice_is_computed_once(client, chelsea_jpeg):
     lm = app.state.zoo.load("efficientnet_lite0")
     lm.layers()  # the one-off layer trace is not part of what we count
     calls = []
-    handle = lm.model.register_forward_hook(lambda *a: calls.append(1))
+    handle = lm.model.register_forward_pre_hook(lambda *a: calls.append(1))
     try:
         for _ in range(2):
             r = client.post(

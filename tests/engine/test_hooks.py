@@ -55,3 +55,18 @@ def test_no_hooks_remain_after_failed_forward_on_real_model(lite0):
     with pytest.raises(Exception), capture_activations(lite0.model, ["conv_stem", "blocks.3"]):
         lite0.model(bad)
     assert active_hook_count(lite0.model) == 0
+
+
+def test_forward_until_stops_after_the_layer_and_cleans_up():
+    from server.engine.hooks import forward_until
+
+    m = Tiny()
+    called = []
+    handle = m.fc.register_forward_hook(lambda *a: called.append("fc"))
+    try:
+        acts = forward_until(m, ["act"], torch.ones(1, 1, 2, 2))
+    finally:
+        handle.remove()
+    assert called == []  # the layers after `act` were never computed
+    assert acts["act"][0, 0].eq(1).all() and acts["act"][0, 1].eq(0).all()
+    assert active_hook_count(m) == 0

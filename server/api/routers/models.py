@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import SettingsDep, ZooDep, read_upload
 from server.api.schemas.models import LayersOut, ModelCardOut, ModelSummary, PredictOut
@@ -85,10 +86,14 @@ async def predict(
 ) -> dict[str, Any]:
     """Top-k classes for an uploaded image, best first."""
     data = await read_upload(image, settings)
-    lm = zoo.load(model_id, untrained)
     svc = _explore(request)
-    img, sha = svc.decode(data)
-    return svc.predict(lm, img, sha, top_k)
+
+    def work() -> dict[str, Any]:  # CPU-bound: off the event loop so /healthz stays responsive
+        lm = zoo.load(model_id, untrained)
+        img, sha = svc.decode(data)
+        return svc.predict(lm, img, sha, top_k)
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/{model_id}/activations")
@@ -104,11 +109,15 @@ async def activations(
 ) -> dict[str, Any]:
     """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy."""
     data = await read_upload(image, settings)
-    lm = zoo.load(model_id, untrained)
     svc = _explore(request)
-    lm.layer(layer)  # 404 before decoding work
-    img, sha = svc.decode(data)
-    return svc.activations(lm, img, sha, layer, shared_scale=(scale == "shared"))
+
+    def work() -> dict[str, Any]:
+        lm = zoo.load(model_id, untrained)
+        lm.layer(layer)  # 404 before decoding work
+        img, sha = svc.decode(data)
+        return svc.activations(lm, img, sha, layer, shared_scale=(scale == "shared"))
+
+    return await run_in_threadpool(work)
 
 
 @router.get("/{model_id}/layers/{layer}/weights")
