@@ -1,0 +1,18 @@
+"""Activation maximisation (DeepVis): how the image is represented (param), how it is randomly
+transformed each step (transforms), what is maximised (objectives), and the loop only (render)."""
+
+from server.engine.optvis.objectives import Objective, channel, class_logit, neuron
+from server.engine.optvis.presets import PRESETS, RenderConfig, preset_config
+from server.engine.optvis.render import RenderResult, render
+
+__all__ = [
+    "PRESETS",
+    "Objective",
+    "RenderConfig",
+    "RenderResult",
+    "channel",
+    "class_logit",
+    "neuron",
+    "preset_config",
+    "render",
+]

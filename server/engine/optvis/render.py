@@ -1,0 +1,164 @@
+"""The optimisation loop, and nothing else: no display, no saving, no hooks left behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from server.engine.hooks import first_tensor, get_module, hooked
+from server.engine.inference import to_model_input
+from server.engine.optvis.objectives import LOGITS, Objective
+from server.engine.optvis.param import FFTParam, ImageParam, fft_image, pixel_image
+from server.engine.optvis.presets import RenderConfig
+from server.engine.optvis.transforms import gaussian_blur, random_affine
+from server.errors import InvalidInputError
+
+StepCallback = Callable[[int, float, torch.Tensor], None]
+
+
+class _Enough(Exception):
+    """Every layer the objective reads has run: the rest of the forward is not needed."""
+
+
+def layer_outputs(model: nn.Module, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+    """The outputs of ``layers`` (and the model's under LOGITS) with their graph, stopping as early as possible."""
+    wanted = set(layers)
+    need_logits = LOGITS in wanted
+    names = sorted(wanted - {LOGITS})
+    modules = [(n, get_module(model, n)) for n in names]
+    out: dict[str, torch.Tensor] = {}
+
+    def make_hook(name: str) -> Callable[..., Any]:
+        def hook(_m: nn.Module, _i: Any, output: Any) -> Any:
+            if name in out:
+                return None
+            t = first_tensor(output)
+            if t is None:
+                raise InvalidInputError(f"Layer '{name}' produced no tensor output.")
+            out[name] = t
+            if not need_logits and len(out) == len(names):
+                raise _Enough
+            if isinstance(output, torch.Tensor):
+                return output.clone(memory_format=torch.preserve_format)  # shield it from in-place ops
+            return None
+
+        return hook
+
+    with hooked(lambda: (m.register_forward_hook(make_hook(n)) for n, m in modules)), suppress(_Enough):
+        result = model(x)
+        if need_logits:
+            logits = first_tensor(result)
+            if logits is None:
+                raise InvalidInputError("The model returned no tensor to take a class score from.")
+            out[LOGITS] = logits
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise InvalidInputError(f"Layer(s) {', '.join(missing)} are not called in the model's forward pass.")
+    return out
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    image: np.ndarray  # (H, W, C) float32 in [0, 1]
+    values: list[float]  # the objective at every step (on the transformed image)
+    start_value: float  # the objective on the starting noise (untransformed)
+    final_value: float  # the objective on the final image (untransformed)
+    config: RenderConfig
+
+
+def to_numpy_image(img: torch.Tensor) -> np.ndarray:
+    return img.detach()[0].float().cpu().permute(1, 2, 0).numpy().copy()
+
+
+def make_param(
+    cfg: RenderConfig, shape: tuple[int, int, int], neutral: tuple[float, ...], gen: torch.Generator
+) -> ImageParam:
+    if cfg.param == "fft":
+        return fft_image(shape, cfg.init_sd, cfg.decay_power, cfg.decorrelate, gen)
+    return pixel_image(shape, neutral, cfg.init_sd, gen)
+
+
+def _percentile_mask(score: torch.Tensor, pct: float) -> torch.Tensor:
+    """True where ``score`` (1, H, W) is in its lowest ``pct`` percent."""
+    threshold = torch.quantile(score.reshape(-1), pct / 100.0)
+    return score <= threshold
+
+
+@torch.no_grad()
+def apply_pixel_regularisers(param: ImageParam, cfg: RenderConfig, step: int) -> None:
+    """Yosinski et al.'s regularisers on the raw pixels, then clamp to the valid range."""
+    x = param.pixels
+    if x is None:
+        return
+    neutral = param.neutral.to(x)
+    if cfg.l2_decay:
+        x.sub_(neutral).mul_(1.0 - cfg.l2_decay).add_(neutral)
+    if cfg.blur_every and (step + 1) % cfg.blur_every == 0:
+        x.copy_(gaussian_blur(x, cfg.blur_sigma))
+    if cfg.clip_norm_pct:
+        weak = _percentile_mask((x - neutral).norm(dim=1), cfg.clip_norm_pct)
+        x.copy_(torch.where(weak[:, None], neutral.expand_as(x), x))
+    if cfg.clip_contrib_pct and x.grad is not None:
+        contrib = ((x - neutral) * -x.grad).sum(dim=1).abs()
+        weak = _percentile_mask(contrib, cfg.clip_contrib_pct)
+        x.copy_(torch.where(weak[:, None], neutral.expand_as(x), x))
+    x.clamp_(0.0, 1.0)
+
+
+def render(
+    model: nn.Module,
+    objective: Objective,
+    cfg: RenderConfig,
+    *,
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device | str = "cpu",
+    on_step: StepCallback | None = None,
+) -> RenderResult:
+    """Maximise ``objective`` over an image for ``cfg.steps`` steps; seeded by ``cfg.seed``.
+
+    ``on_step(step, value, image)`` runs after every step (a job reports progress and frames there,
+    and cancels by raising). Hold the model's lock around this call when the model is shared.
+    """
+    c, h, w = input_size
+    cfg.validate((h, w))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    param = make_param(cfg, input_size, mean, gen)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
+    for t in param.tensors:
+        t.data = t.data.to(device)
+    param.neutral = param.neutral.to(device)
+    if isinstance(param, FFTParam):
+        param.scale = param.scale.to(device)
+
+    def evaluate(img: torch.Tensor) -> torch.Tensor:
+        x = to_model_input((img - mean_t) / std_t, model, torch.device(device))
+        return objective(layer_outputs(model, x, objective.layers)).mean()
+
+    with torch.no_grad():
+        start_value = float(evaluate(param.image()))
+    opt = torch.optim.Adam(param.tensors, lr=cfg.lr)
+    values: list[float] = []
+    for step in range(cfg.steps):
+        opt.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            img = param.image()
+            value = evaluate(random_affine(img, cfg.transforms, gen))
+            (-value).backward()
+        opt.step()
+        apply_pixel_regularisers(param, cfg, step)
+        values.append(float(value.detach()))
+        if on_step is not None:
+            on_step(step, values[-1], img.detach())
+    with torch.no_grad():
+        final = param.image()
+        final_value = float(evaluate(final))
+    return RenderResult(to_numpy_image(final), values, start_value, final_value, cfg)

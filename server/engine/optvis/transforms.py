@@ -1,0 +1,66 @@
+"""Random transforms applied to the image before each forward (Lucid's transformation robustness):
+padding, jitter, scale and rotation, drawn from an explicit generator so that runs are reproducible."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    pad: int = 0  # pixels of reflective padding before the random affine (cropped back after)
+    jitter: int = 0  # largest shift in pixels, each axis
+    scales: tuple[float, ...] = (1.0,)  # one is drawn per step
+    degrees: float = 0.0  # rotation drawn uniformly from [-degrees, degrees]
+
+    @property
+    def identity(self) -> bool:
+        return self.pad == 0 and self.jitter == 0 and set(self.scales) == {1.0} and self.degrees == 0
+
+
+def random_affine(img: torch.Tensor, cfg: TransformConfig, gen: torch.Generator) -> torch.Tensor:
+    """Pad, then one grid-sample doing jitter + scale + rotation, then crop back to the input size."""
+    if cfg.identity:
+        return img
+    _, _, h, w = img.shape
+    x = F.pad(img, (cfg.pad,) * 4, mode="reflect") if cfg.pad else img
+    ph, pw = x.shape[2:]
+    draws = torch.rand(4, generator=gen)
+    scale = cfg.scales[int(draws[0] * len(cfg.scales)) % len(cfg.scales)]
+    angle = math.radians((float(draws[1]) * 2 - 1) * cfg.degrees)
+    dx = (float(draws[2]) * 2 - 1) * cfg.jitter * 2 / pw
+    dy = (float(draws[3]) * 2 - 1) * cfg.jitter * 2 / ph
+    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
+    theta = torch.tensor([[[cos, -sin, dx], [sin, cos, dy]]], dtype=img.dtype, device=img.device)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    top, left = (ph - h) // 2, (pw - w) // 2
+    return x[:, :, top : top + h, left : left + w]
+
+
+def gaussian_kernel1d(sigma: float) -> torch.Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a (1, C, H, W) image with reflective borders."""
+    k = gaussian_kernel1d(sigma).to(img)
+    c = img.shape[1]
+    r = (k.numel() - 1) // 2
+    r_h, r_w = min(r, img.shape[2] - 1), min(r, img.shape[3] - 1)
+    if r_h < r or r_w < r:  # reflect padding needs pad < size: trim the kernel to the image
+        r = min(r_h, r_w)
+        k = k[(k.numel() - 1) // 2 - r : (k.numel() - 1) // 2 + r + 1]
+        k = k / k.sum()
+    if r == 0:
+        return img
+    x = F.pad(img, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
