@@ -2,10 +2,15 @@
 
 Layout of a dataset ``<id>``::
 
-    datasets_dir/<id>/meta.json          name, source, classes, content hash, one entry per image
-    datasets_dir/<id>/images/000000.png  the uploaded bytes as they came (validated as images)
-    datasets_dir/<id>/thumbs/000000.png  a thumbnail of at most THUMB_SIZE pixels a side
-    cache_dir/datasets/<id>/...          derived data (features, projections); deleted with the dataset
+    datasets_dir/<id>/meta.json     name, source, classes, content hash, one entry per image
+    datasets_dir/<id>/images.zip    the uploaded bytes as they came (validated as images), stored
+                                    uncompressed as 000000.png, 000001.jpg, ...
+    datasets_dir/<id>/thumbs.zip    000000.png ...: thumbnails of at most THUMB_SIZE pixels a side
+    cache_dir/datasets/<id>/...     derived data (features, projections); deleted with the dataset
+
+Images are packed into two uncompressed zips rather than thousands of small files: creating a
+file costs ~1.5 ms on this machine's disk, so the 1,797 digits and their thumbnails took 2-6 s as
+files and take 0.5 s packed; reads by index stay random-access.
 
 A dataset is written into a hidden temporary folder and renamed into place only when complete,
 so a refused or interrupted upload leaves nothing behind and a listed dataset is always whole.
@@ -21,6 +26,7 @@ import shutil
 import threading
 import time
 import uuid
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +114,7 @@ class _Item:
     label: str
     data: bytes
     source_name: str
+    image: Image.Image | None = None  # already decoded (built-ins we encoded ourselves)
 
 
 class DatasetStore:
@@ -179,29 +186,37 @@ class DatasetStore:
         info = self.get(dataset_id)
         return np.array([r.label_index for r in info.records], dtype=np.int64), info.classes
 
-    def image_path(self, dataset_id: str, index: int) -> Path:
+    def image_bytes(self, dataset_id: str, index: int) -> tuple[bytes, str]:
+        """The stored bytes of one image as uploaded, and its media type."""
         rec = self._record(dataset_id, index)
-        return self._dir(dataset_id) / "images" / rec.file
+        suffix = rec.file.rsplit(".", 1)[-1]
+        media = {"jpg": "image/jpeg", "tif": "image/tiff"}.get(suffix, f"image/{suffix}")
+        return self._read_member(dataset_id, "images.zip", rec.file), media
 
-    def thumbnail_path(self, dataset_id: str, index: int) -> Path:
+    def thumbnail_bytes(self, dataset_id: str, index: int) -> bytes:
+        """PNG thumbnail (at most THUMB_SIZE a side) of one image."""
         self._record(dataset_id, index)
-        return self._dir(dataset_id) / "thumbs" / f"{index:06d}.png"
+        return self._read_member(dataset_id, "thumbs.zip", f"{index:06d}.png")
 
     def load_image(self, dataset_id: str, index: int) -> Image.Image:
         """One stored image as RGB PIL."""
-        path = self.image_path(dataset_id, index)
-        with Image.open(path) as img:
+        data, _ = self.image_bytes(dataset_id, index)
+        with Image.open(io.BytesIO(data)) as img:
             img.load()
             return to_rgb(img)
 
     def iter_images(self, dataset_id: str) -> Iterator[tuple[ImageRecord, Image.Image]]:
         """(record, RGB PIL image) for every image, in order; for feature extraction and audits."""
         info = self.get(dataset_id)
-        folder = self._dir(dataset_id) / "images"
-        for rec in info.records:
-            with Image.open(folder / rec.file) as img:
-                img.load()
-                yield rec, to_rgb(img)
+        with zipfile.ZipFile(self._dir(dataset_id) / "images.zip") as zf:
+            for rec in info.records:
+                with Image.open(io.BytesIO(zf.read(rec.file))) as img:
+                    img.load()
+                    yield rec, to_rgb(img)
+
+    def _read_member(self, dataset_id: str, archive: str, member: str) -> bytes:
+        with zipfile.ZipFile(self._dir(dataset_id) / archive) as zf:
+            return zf.read(member)
 
     def cache_dir(self, dataset_id: str) -> Path:
         """Where derived data of this dataset lives; removed when the dataset is deleted."""
@@ -263,7 +278,7 @@ class DatasetStore:
             if self.exists(dataset_id):
                 return self._read_info(dataset_id)
             name, description, make = BUILTINS[dataset_id]
-            items = [_Item(label, data, f"{i}") for i, (label, data) in enumerate(make())]
+            items = [_Item(label, data, f"{i}", image) for i, (label, data, image) in enumerate(make())]
             return self._write(dataset_id, name, "builtin", items, description=description)
 
     def ensure_builtins(self) -> list[DatasetInfo]:
@@ -328,17 +343,22 @@ class DatasetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{dataset_id}-{uuid.uuid4().hex[:8]}"
         try:
-            (tmp / "images").mkdir(parents=True)
-            (tmp / "thumbs").mkdir()
+            tmp.mkdir(parents=True)
             entries = []
             digest = hashlib.sha256()
-            for i, item in enumerate(items):
-                suffix, thumb = _validated(item, self.max_image_bytes, self.max_image_pixels)
-                fname = f"{i:06d}{suffix}"
-                (tmp / "images" / fname).write_bytes(item.data)
-                thumb.save(tmp / "thumbs" / f"{i:06d}.png", format="PNG", compress_level=1)
-                entries.append({"file": fname, "label": item.label})
-                digest.update(item.label.encode() + b"\0" + hashlib.sha256(item.data).digest())
+            with (
+                zipfile.ZipFile(tmp / "images.zip", "w", zipfile.ZIP_STORED) as images,
+                zipfile.ZipFile(tmp / "thumbs.zip", "w", zipfile.ZIP_STORED) as thumbs,
+            ):
+                for i, item in enumerate(items):
+                    suffix, thumb = _validated(item, self.max_image_bytes, self.max_image_pixels)
+                    fname = f"{i:06d}{suffix}"
+                    images.writestr(fname, item.data)
+                    buf = io.BytesIO()
+                    thumb.save(buf, format="PNG", compress_level=1)
+                    thumbs.writestr(f"{i:06d}.png", buf.getvalue())
+                    entries.append({"file": fname, "label": item.label})
+                    digest.update(item.label.encode() + b"\0" + hashlib.sha256(item.data).digest())
             classes = sorted({e["label"] for e in entries}, key=natural_key)
             meta = {
                 "id": dataset_id,
@@ -368,6 +388,8 @@ class DatasetStore:
 
 def _validated(item: _Item, max_bytes: int, max_pixels: int) -> tuple[str, Image.Image]:
     """(file suffix, thumbnail) of an item; a bad image refuses the whole upload, naming the file."""
+    if item.image is not None:
+        return ".png", make_thumbnail(item.image)
     try:
         img = decode_image(item.data, max_bytes=max_bytes, max_pixels=max_pixels)
     except ConvLensError as exc:  # keeps its status (413, 415, 422), names the file
@@ -391,27 +413,31 @@ def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> Image.Image:
 # --- built-ins (bundled with scikit-learn and scikit-image; nothing is downloaded) -----------------------
 
 
-def _png(arr: np.ndarray) -> bytes:
+def _png(arr: np.ndarray) -> tuple[bytes, Image.Image]:
+    img = Image.fromarray(arr)
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue(), to_rgb(img)
 
 
-def _digits() -> list[tuple[str, bytes]]:
+Builtin = list[tuple[str, bytes, Image.Image]]  # (label, PNG bytes, the same image decoded)
+
+
+def _digits() -> Builtin:
     """scikit-learn's 1,797 8x8 digits, bright ink on dark (value/16*255), as digits_cnn expects."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
     imgs = np.clip(np.round(d.images / 16.0 * 255.0), 0, 255).astype(np.uint8)
-    return [(str(int(t)), _png(img)) for img, t in zip(imgs, d.target, strict=True)]
+    return [(str(int(t)), *_png(img)) for img, t in zip(imgs, d.target, strict=True)]
 
 
-def _lfw_subset() -> list[tuple[str, bytes]]:
+def _lfw_subset() -> Builtin:
     """scikit-image's lfw_subset: 100 faces then 100 non-faces, 25x25 grayscale."""
     from skimage import data
 
     imgs = np.clip(np.round(data.lfw_subset() * 255.0), 0, 255).astype(np.uint8)
-    return [("face" if i < 100 else "non-face", _png(img)) for i, img in enumerate(imgs)]
+    return [("face" if i < 100 else "non-face", *_png(img)) for i, img in enumerate(imgs)]
 
 
 SKIMAGE_PHOTOS: dict[str, str] = {
@@ -435,7 +461,7 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _skimage_photos() -> list[tuple[str, bytes]]:
+def _skimage_photos() -> Builtin:
     """The photos bundled inside scikit-image's wheel, labelled by a coarse category."""
     from skimage import data
 
@@ -447,11 +473,11 @@ def _skimage_photos() -> list[tuple[str, bytes]]:
         arr = _to_uint8(loader())
         if arr.ndim == 3 and arr.shape[2] == 4:
             arr = np.asarray(Image.fromarray(arr, "RGBA").convert("RGB"))
-        out.append((category, _png(arr)))
+        out.append((category, *_png(arr)))
     return out
 
 
-BUILTINS: dict[str, tuple[str, str, Callable[[], list[tuple[str, bytes]]]]] = {
+BUILTINS: dict[str, tuple[str, str, Callable[[], Builtin]]] = {
     "digits": (
         "digits",
         "scikit-learn's 1,797 labelled 8x8 handwritten digits (bright ink on dark).",

@@ -49,7 +49,7 @@ def test_digits_builtin_is_stored_as_digits_cnn_expects(store: DatasetStore) -> 
     np.testing.assert_allclose(img, np.round(d.images[5] / 16 * 255), atol=0)
     labels, classes = store.labels("digits")
     assert (np.asarray(classes)[labels] == d.target.astype(str)).all()
-    thumb = Image.open(store.thumbnail_path("digits", 5))
+    thumb = Image.open(io.BytesIO(store.thumbnail_bytes("digits", 5)))
     assert thumb.size == (64, 64)
 
 
@@ -59,7 +59,7 @@ def test_other_builtins_need_no_network(store: DatasetStore) -> None:
     photos = store.ensure_builtin("skimage_photos")
     assert photos.num_images >= 10 and len(photos.classes) >= 4
     for i in range(photos.num_images):
-        assert max(Image.open(store.thumbnail_path("skimage_photos", i)).size) <= 64
+        assert max(Image.open(io.BytesIO(store.thumbnail_bytes("skimage_photos", i))).size) <= 64
 
 
 def test_zip_upload_lists_counts_and_survives_restart(store: DatasetStore, tmp_path: Path) -> None:
@@ -80,6 +80,8 @@ def test_zip_upload_lists_counts_and_survives_restart(store: DatasetStore, tmp_p
     assert listed["my-pets"].class_counts == {"cat": 2, "dog": 1}
     assert listed["my-pets"].content_hash == info.content_hash
     assert reopened.load_image("my-pets", 2).size == (12, 12)
+    data_back, media = reopened.image_bytes("my-pets", 0)
+    assert media == "image/png" and data_back == png(10)  # stored as uploaded
 
 
 def test_files_upload_with_labels_and_name_conflict(store: DatasetStore) -> None:
@@ -126,7 +128,7 @@ def test_builtins_cannot_be_deleted_and_unknown_ids_suggest(store: DatasetStore)
     with pytest.raises(NotFoundError):
         store.get("../etc")
     with pytest.raises(NotFoundError):
-        store.thumbnail_path("lfw_subset", 200)
+        store.thumbnail_bytes("lfw_subset", 200)
 
 
 def test_upload_limits_apply_to_many_files(tmp_path: Path) -> None:
