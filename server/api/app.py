@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from server import __version__
 from server.api.auth import TokenAuthMiddleware
 from server.api.errors import install_error_handlers
-from server.api.routers import artifacts, health, jobs, models
+from server.api.routers import artifacts, attributions, health, jobs, models, optvis
 from server.artifacts import ArtifactStore
 from server.config import Settings, get_settings
 from server.explore import ExploreService
@@ -29,6 +29,8 @@ ROUTERS: list[Any] = [
     models.router,
     jobs.router,
     artifacts.router,
+    attributions.router,
+    optvis.router,
 ]
 
 

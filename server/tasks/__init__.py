@@ -2,7 +2,7 @@
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("deepvis",)
 
 
 def register_all() -> None:

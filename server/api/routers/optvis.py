@@ -1,0 +1,52 @@
+"""DeepVis: start an activation-maximisation job; poll, stream and cancel it under /api/v1/jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from server.api.deps import JobsDep, SettingsDep, ZooDep
+from server.api.schemas.optvis import DeepVisJobOut, DeepVisRequest
+from server.tasks.deepvis import DEEPVIS_TASK, check_target, config_for, deepvis_key
+
+router = APIRouter(prefix="/api/v1/models", tags=["deepvis"])
+
+
+@router.post("/{model_id}/deepvis", response_model=DeepVisJobOut, status_code=202)
+async def start_deepvis(
+    model_id: str,
+    body: DeepVisRequest,
+    zoo: ZooDep,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    untrained: Annotated[bool, Query(description="random weights (explicit opt-in)")] = False,
+) -> dict[str, Any]:
+    """Validate the target and every knob (422 on nonsense), then start a job or return the cached one."""
+
+    def work() -> dict[str, Any]:
+        lm = zoo.load(model_id, untrained)
+        target = body.target.model_dump()
+        check_target(lm, target)
+        cfg = config_for(lm, body.preset, body.knobs())
+        params = {
+            "model": model_id,
+            "untrained": untrained,
+            "target": target,
+            "preset": body.preset,
+            "knobs": body.knobs(),
+            "data_dir": str(settings.data_dir),
+        }
+        key = deepvis_key(lm, target, body.preset, cfg)
+        state = jobs.submit(DEEPVIS_TASK, params, cache_key=key)
+        return {
+            "job_id": state.id,
+            "status": state.status,
+            "cached": state.status == "succeeded",
+            "job_url": f"/api/v1/jobs/{state.id}",
+            **lm.describe(),
+            "config": cfg.to_dict(),
+        }
+
+    return await run_in_threadpool(work)

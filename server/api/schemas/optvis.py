@@ -1,0 +1,78 @@
+"""Request and response schemas of the DeepVis resource."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DeepVisTarget(BaseModel):
+    """A filter (``layer`` + ``channel``), a neuron (``layer`` + flat ``neuron`` index) or a class."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layer: str | None = None
+    channel: int | None = Field(None, ge=0)
+    neuron: int | None = Field(None, ge=0)
+    class_index: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def one_target(self) -> DeepVisTarget:
+        if self.class_index is not None:
+            if self.layer is not None or self.channel is not None or self.neuron is not None:
+                raise ValueError("give either class_index alone, or layer with channel or neuron")
+            return self
+        if self.layer is None:
+            raise ValueError("give layer with channel or neuron, or class_index")
+        if (self.channel is None) == (self.neuron is None):
+            raise ValueError("a layer target needs exactly one of channel or neuron")
+        return self
+
+
+class TransformsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pad: int | None = Field(None, ge=0)
+    jitter: int | None = Field(None, ge=0)
+    scales: list[float] | None = Field(None, min_length=1)
+    degrees: float | None = Field(None, ge=0, le=180)
+
+
+class DeepVisRequest(BaseModel):
+    """Every knob of the render; any left out comes from the preset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: DeepVisTarget
+    preset: Literal["deepvis", "lucid"] = "deepvis"
+    steps: int = Field(256, gt=0, le=10_000)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    lr: float | None = Field(None, gt=0, le=100)
+    param: Literal["pixel", "fft"] | None = None
+    init_sd: float | None = Field(None, ge=0, le=10)
+    decorrelate: bool | None = None
+    decay_power: float | None = Field(None, ge=0, le=4)
+    l2_decay: float | None = Field(None, ge=0, lt=1)
+    blur_every: int | None = Field(None, ge=0)
+    blur_sigma: float | None = Field(None, ge=0)
+    clip_norm_pct: float | None = Field(None, ge=0, lt=100)
+    clip_contrib_pct: float | None = Field(None, ge=0, lt=100)
+    frame_every: int | None = Field(None, gt=0)
+    transforms: TransformsIn | None = None
+
+    def knobs(self) -> dict:
+        d = self.model_dump(exclude={"target", "preset"}, exclude_none=True)
+        if "transforms" in d:
+            d["transforms"] = {k: v for k, v in d["transforms"].items() if v is not None}
+        return d
+
+
+class DeepVisJobOut(BaseModel):
+    job_id: str
+    status: str
+    cached: bool
+    job_url: str
+    model: str
+    untrained: bool
+    config: dict
