@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+
+def _target_error(message: str) -> PydanticCustomError:
+    # A custom error keeps the exception object out of the 422 body (it must stay JSON-serialisable).
+    return PydanticCustomError("deepvis_target", message)
 
 
 class DeepVisTarget(BaseModel):
@@ -21,12 +27,12 @@ class DeepVisTarget(BaseModel):
     def one_target(self) -> DeepVisTarget:
         if self.class_index is not None:
             if self.layer is not None or self.channel is not None or self.neuron is not None:
-                raise ValueError("give either class_index alone, or layer with channel or neuron")
+                raise _target_error("give either class_index alone, or layer with channel or neuron")
             return self
         if self.layer is None:
-            raise ValueError("give layer with channel or neuron, or class_index")
+            raise _target_error("give layer with channel or neuron, or class_index")
         if (self.channel is None) == (self.neuron is None):
-            raise ValueError("a layer target needs exactly one of channel or neuron")
+            raise _target_error("a layer target needs exactly one of channel or neuron")
         return self
 
 
