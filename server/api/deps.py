@@ -11,6 +11,7 @@ from server.config import Settings
 from server.datasets.store import DatasetStore
 from server.errors import PayloadTooLargeError, UnsupportedMediaError
 from server.jobs import JobManager
+from server.projections import ProjectionService, register_service
 from server.zoo.manager import ZooManager
 
 
@@ -38,11 +39,22 @@ def get_datasets(request: Request) -> DatasetStore:
     return store
 
 
+def get_projections(request: Request) -> ProjectionService:
+    """The app's ProjectionService, registered so that in-process projection jobs share its caches."""
+    service = getattr(request.app.state, "projections", None)
+    if service is None:
+        service = ProjectionService(get_datasets(request), request.app.state.zoo)
+        register_service(service)
+        request.app.state.projections = service
+    return service
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ZooDep = Annotated[ZooManager, Depends(get_zoo)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
+ProjectionsDep = Annotated[ProjectionService, Depends(get_projections)]
 
 
 async def read_upload(upload: UploadFile | None, settings: Settings, what: str = "image") -> bytes:

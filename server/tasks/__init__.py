@@ -2,7 +2,7 @@
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ("deepvis",)
+TASK_MODULES: tuple[str, ...] = ("deepvis", "projections")
 
 
 def register_all() -> None:

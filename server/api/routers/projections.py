@@ -1,0 +1,129 @@
+"""Projections: start a job (t-SNE, PCA, Kernel PCA, Isomap, Sammon, UMAP), steer a running t-SNE, export.
+
+Frames and the result come from ``GET /api/v1/jobs/{job_id}``; ``DELETE`` there cancels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from server.api.deps import JobsDep, ProjectionsDep
+from server.api.schemas.projections import LiveIn, LiveOut, PointsOut, ProjectionIn, ProjectionJobOut
+from server.engine.projection import PARAMS
+from server.errors import ConflictError, NotFoundError
+from server.jobs import JobState
+from server.projections import TASK_KIND, ProjectionRequest
+
+router = APIRouter(prefix="/api/v1/projections", tags=["projections"])
+
+
+def _projection_job(jobs: Any, job_id: str) -> JobState:
+    state = jobs.get(job_id)
+    if state.kind != TASK_KIND:
+        raise NotFoundError(f"Job '{job_id}' is a {state.kind} job, not a projection.")
+    return state
+
+
+@router.get("/methods")
+def methods() -> dict[str, list[dict[str, Any]]]:
+    """Every method's parameters with defaults and ranges (the dashboard builds its controls from this)."""
+    return {method: [p.to_dict() for p in specs] for method, specs in PARAMS.items()}
+
+
+@router.post("", response_model=ProjectionJobOut, status_code=202)
+async def start_projection(body: ProjectionIn, jobs: JobsDep, service: ProjectionsDep) -> dict[str, Any]:
+    """Validate (422 on bad parameters or data), then start a job or return the cached one."""
+
+    def work() -> dict[str, Any]:
+        req = ProjectionRequest(**body.model_dump())
+        params, key = service.prepare(req)
+        state = jobs.submit(TASK_KIND, {**params, "result_key": key}, cache_key=key)
+        return {
+            "job_id": state.id,
+            "status": state.status,
+            "cached": state.status == "succeeded",
+            "job_url": f"/api/v1/jobs/{state.id}",
+            "n_points": service.datasets.get(req.dataset).num_images,
+            "method": req.method,
+            "params": params["params"],
+            "untrained": req.untrained,
+        }
+
+    return await run_in_threadpool(work)
+
+
+@router.patch("/{job_id}", response_model=LiveOut)
+async def steer_projection(
+    job_id: str, body: LiveIn, jobs: JobsDep, service: ProjectionsDep
+) -> dict[str, Any]:
+    """Change epsilon (and/or perplexity) of a running t-SNE; the next frames use the new values."""
+
+    def work() -> dict[str, Any]:
+        state = _projection_job(jobs, job_id)
+        if state.done:
+            raise ConflictError(f"Job '{job_id}' has already {state.status}; start a new projection.")
+        values = service.live_check(state.params, body.model_dump())
+        jobs.send_control(job_id, values)
+        after = jobs.get(job_id)
+        return {"job_id": job_id, "status": after.status, "control": jobs.store.get_control(job_id)}
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/{job_id}/points", response_model=PointsOut)
+async def points(job_id: str, jobs: JobsDep, service: ProjectionsDep) -> dict[str, Any]:
+    """Labels, predicted classes and image links of a projection's points (available while it runs)."""
+    state = _projection_job(jobs, job_id)
+    out = await run_in_threadpool(service.points, state.params)
+    ds = state.params["dataset"]
+    return {
+        **out,
+        "thumbnail_url": f"/api/v1/datasets/{ds}/thumbnails/",
+        "explore_image_url": f"/api/v1/datasets/{ds}/images/",
+    }
+
+
+@router.get("/{job_id}/activation")
+async def activation(
+    job_id: str, jobs: JobsDep, service: ProjectionsDep, channel: Annotated[int, Query(ge=0)]
+) -> dict[str, Any]:
+    """The pooled activation of filter ``channel`` of the job's layer for every point (colour by filter)."""
+    state = _projection_job(jobs, job_id)
+    values = await run_in_threadpool(service.activation, state.params, channel)
+    return {"channel": channel, "layer": state.params["layer"], "values": values}
+
+
+@router.get("/{job_id}/export.csv")
+def export_csv(job_id: str, jobs: JobsDep) -> Response:
+    """index, x, y, label, predicted class of every point: the result, or the latest frame while running."""
+    state = _projection_job(jobs, job_id)
+    result = state.result if state.status == "succeeded" else None
+    coords = (result or {}).get("coords") or (state.frame or {}).get("coords")
+    if not coords:
+        raise ConflictError(f"Job '{job_id}' has no coordinates yet ({state.status}).")
+    labels = (result or {}).get("labels")
+    classes = (result or {}).get("classes") or []
+    preds = (result or {}).get("predictions")
+    model_labels = (result or {}).get("model_labels") or []
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["index", "x", "y", "label", "predicted"])
+    for i, (x, y) in enumerate(coords):
+        label = classes[labels[i]] if labels is not None and labels[i] < len(classes) else ""
+        pred = ""
+        if preds is not None:
+            pred = model_labels[preds[i]] if preds[i] < len(model_labels) else str(preds[i])
+        writer.writerow([i, x, y, label, pred])
+    name = (
+        f"projection-{state.params.get('dataset', 'data')}-{state.params.get('method', '')}-{job_id[:8]}.csv"
+    )
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

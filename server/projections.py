@@ -1,0 +1,309 @@
+"""Projection jobs: features of (model, layer, dataset) -> a 2-D projection -> class purity.
+
+Application logic between the web layer and the engine (no web imports). ``ProjectionService``
+validates a request up front (unknown model, layer, dataset, method or parameter, perplexity >= N,
+fewer than 5 points, and - when the features are already cached - NaN or constant features), runs
+it as a job that streams frames, and keeps finished results on disk next to the dataset so that
+they survive restarts and disappear with it.
+
+Tasks look their service up by data directory (:func:`service_for`): the API registers the one it
+uses, and a Celery worker builds its own from the same settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from server.datasets.store import DatasetStore
+from server.engine.features import POOLINGS, check_features
+from server.engine.projection import METHODS, GraphCache, TSNERun, project, validate_params
+from server.engine.purity import purity_report
+from server.errors import InvalidInputError, NotFoundError
+from server.features_cache import DatasetFeatures, FeatureCache, feature_key
+from server.zoo.manager import ZooManager
+
+TASK_KIND = "projection"
+LIVE_KEYS = ("learning_rate", "perplexity")
+FRAME_INTERVAL_S = 0.1  # at most ~10 frames a second reach the job store
+
+
+@dataclass(frozen=True)
+class ProjectionRequest:
+    """What POST /api/v1/projections asks for."""
+
+    model: str
+    layer: str
+    dataset: str
+    method: str = "tsne"
+    params: dict[str, Any] | None = None
+    pool: str = "mean"
+    reduce: int | None = None
+    untrained: bool = False
+    k: int = 10
+
+    def to_job_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "layer": self.layer,
+            "dataset": self.dataset,
+            "method": self.method,
+            "params": dict(self.params or {}),
+            "pool": self.pool,
+            "reduce": self.reduce,
+            "untrained": self.untrained,
+            "k": self.k,
+        }
+
+    @classmethod
+    def from_job_params(cls, params: dict[str, Any]) -> ProjectionRequest:
+        return cls(**{k: params[k] for k in cls.__dataclass_fields__ if k in params})
+
+
+def _json_number(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(float(v)) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def coords_json(coords: np.ndarray) -> list[list[float]]:
+    return np.round(np.asarray(coords, dtype=np.float64), 4).tolist()
+
+
+class ProjectionService:
+    """Validate, run and cache projections of one data directory's datasets."""
+
+    def __init__(self, datasets: DatasetStore, zoo: ZooManager, n_jobs: int = 1) -> None:
+        self.datasets = datasets
+        self.zoo = zoo
+        self.features = FeatureCache(datasets)
+        self.graphs = GraphCache()
+        self.n_jobs = n_jobs
+        self._graph_lock = threading.Lock()
+
+    # --- before the job ------------------------------------------------------------------------------
+
+    def prepare(self, req: ProjectionRequest) -> tuple[dict[str, Any], str]:
+        """Validate everything that can be checked now; (normalised job params, cache key)."""
+        if req.method not in METHODS:
+            raise InvalidInputError(
+                f"Unknown projection method '{req.method}'; use one of {', '.join(METHODS)}."
+            )
+        if req.pool not in POOLINGS:
+            raise InvalidInputError(f"Unknown pooling '{req.pool}'; use one of {', '.join(POOLINGS)}.")
+        if req.reduce is not None and req.reduce < 2:
+            raise InvalidInputError("reduce must be at least 2 PCA components (or empty for no reduction).")
+        if not 1 <= req.k <= 100:
+            raise InvalidInputError("k (neighbours for purity) must be between 1 and 100.")
+        info = self.datasets.get(req.dataset)
+        loaded = self.zoo.load(req.model, req.untrained)
+        loaded.layer(req.layer)
+        params = validate_params(req.method, req.params, info.num_images)
+        cached = self.features.cached(loaded, req.layer, req.dataset, req.pool, req.reduce)
+        if cached is not None:
+            check_features(cached)
+        job = {**req.to_job_params(), "params": params, "data_dir": str(self.datasets.root.parent)}
+        fkey = feature_key(loaded, req.layer, info, req.pool, req.reduce)
+        key = hashlib.sha256(
+            json.dumps([fkey, req.method, params, req.k], sort_keys=True).encode()
+        ).hexdigest()[:24]
+        return job, key
+
+    # --- the job -------------------------------------------------------------------------------------
+
+    def result_path(self, dataset_id: str, key: str) -> Path:
+        return self.datasets.cache_dir(dataset_id) / "projections" / f"{key}.json"
+
+    def run(self, ctx: Any, params: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        """Run a projection job: features (cached), projection with frames, purity; result cached on disk."""
+        req = ProjectionRequest.from_job_params(params)
+        if key is not None:
+            path = self.result_path(req.dataset, key)
+            if path.is_file():
+                ctx.report(1.0, "cached result")
+                return json.loads(path.read_text())
+        loaded = self.zoo.load(req.model, req.untrained)
+        ctx.report(0.0, f"features of {req.layer} on {req.dataset}")
+        feats = self.features.features(
+            loaded,
+            req.layer,
+            req.dataset,
+            req.pool,
+            req.reduce,
+            with_predictions=True,
+            progress=lambda f, m: ctx.report(0.4 * f, m),
+        )
+        x = check_features(feats.features)
+        method_params = validate_params(req.method, req.params, x.shape[0])
+        live_changed = False
+        if req.method == "tsne":
+            projection, live_changed = self._run_tsne(ctx, feats, x, method_params)
+        else:
+            ctx.report(0.45, f"running {req.method}")
+            projection = project(x, req.method, method_params, n_jobs=self.n_jobs)
+        ctx.report(0.96, "class purity")
+        result = self._result(req, feats, projection, live_changed)
+        ctx.report(
+            0.99, "done", frame=self._frame(result["coords"], {"iteration": None, "final": True}), force=True
+        )
+        if key is not None and not live_changed:
+            self._save(self.result_path(req.dataset, key), result)
+        return result
+
+    def _run_tsne(
+        self, ctx: Any, feats: DatasetFeatures, x: np.ndarray, params: dict[str, Any]
+    ) -> tuple[Any, bool]:
+        with self._graph_lock:
+            graph = self.graphs.get(feats.key, params["metric"], params["perplexity"])
+        run = TSNERun(x, params, graph=graph, n_jobs=self.n_jobs)
+        with self._graph_lock:
+            self.graphs.put(feats.key, run.graph)
+        ctx.report(0.45, "neighbour graph ready" if graph is None else "neighbour graph reused")
+        last = {"t": 0.0}
+        changed = {"any": False}
+
+        def on_frame(frame: dict[str, Any]) -> None:
+            now = time.monotonic()
+            final = run.done
+            if not final and now - last["t"] < FRAME_INTERVAL_S:
+                ctx.check_cancelled()
+                return
+            last["t"] = now
+            meta = {k: _json_number(v) for k, v in frame.items() if k != "coords"}
+            meta["graph_builds"] = run.graph_builds
+            progress = 0.45 + 0.5 * frame["iteration"] / max(frame["total_iter"], 1)
+            ctx.report(
+                progress,
+                f"t-SNE iteration {frame['iteration']}/{frame['total_iter']}",
+                frame=self._frame(frame["coords"], meta),
+                force=True,
+            )
+
+        def control() -> dict[str, Any]:
+            values = {k: v for k, v in ctx.control().items() if k in LIVE_KEYS}
+            if values:
+                changed["any"] = True
+            return values
+
+        projection = run.run(on_frame, control)
+        if run.graph_builds:
+            with self._graph_lock:
+                self.graphs.put(feats.key, run.graph)
+        projection.metrics["graph_reused"] = float(graph is not None and run.graph_builds == 0)
+        return projection, changed["any"]
+
+    @staticmethod
+    def _frame(coords: Any, meta: dict[str, Any]) -> dict[str, Any]:
+        return {**meta, "coords": coords if isinstance(coords, list) else coords_json(coords)}
+
+    def _result(
+        self, req: ProjectionRequest, feats: DatasetFeatures, projection: Any, live_changed: bool
+    ) -> dict[str, Any]:
+        purity = purity_report(feats.features, projection.coords, feats.labels, feats.classes, k=req.k)
+        return {
+            "model": req.model,
+            "untrained": req.untrained,
+            "layer": req.layer,
+            "dataset": req.dataset,
+            "method": req.method,
+            "pool": req.pool,
+            "reduce": req.reduce,
+            "params": {k: _json_number(v) for k, v in projection.params.items()},
+            "live_changed": live_changed,
+            "n": int(feats.features.shape[0]),
+            "feature_dim": int(feats.features.shape[1]),
+            "coords": coords_json(projection.coords),
+            "labels": feats.labels.tolist(),
+            "classes": list(feats.classes),
+            "predictions": None if feats.predictions is None else feats.predictions.tolist(),
+            "model_labels": list(feats.model_labels),
+            "metrics": {k: _json_number(v) for k, v in projection.metrics.items()},
+            "purity": purity,
+        }
+
+    @staticmethod
+    def _save(path: Path, result: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.json")
+        try:
+            tmp.write_text(json.dumps(result))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # --- while and after the job ---------------------------------------------------------------------
+
+    def points(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Labels, predictions and class names of a job's points (for colouring while it runs)."""
+        req = ProjectionRequest.from_job_params(params)
+        labels, classes = self.datasets.labels(req.dataset)
+        loaded = self.zoo.load(req.model, req.untrained)
+        preds = self.features.predictions(loaded, req.dataset)
+        return {
+            "dataset": req.dataset,
+            "n": int(labels.shape[0]),
+            "labels": labels.tolist(),
+            "classes": list(classes),
+            "predictions": preds.tolist(),
+            "model_labels": list(loaded.card.labels),
+        }
+
+    def activation(self, params: dict[str, Any], channel: int) -> list[float]:
+        """The pooled activation of one filter of the job's layer for every image (colour by filter)."""
+        req = ProjectionRequest.from_job_params(params)
+        loaded = self.zoo.load(req.model, req.untrained)
+        pool = req.pool if req.pool in ("mean", "max") else "mean"
+        feats = self.features.features(loaded, req.layer, req.dataset, pool, None)
+        d = feats.features.shape[1]
+        if not 0 <= channel < d:
+            raise NotFoundError(f"Layer '{req.layer}' has filters 0..{d - 1}; there is no filter {channel}.")
+        return np.round(feats.features[:, channel].astype(np.float64), 5).tolist()
+
+    def live_check(self, params: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """Validate a PATCH of a running t-SNE (learning_rate > 0, perplexity < N)."""
+        if params.get("method") != "tsne":
+            raise InvalidInputError(
+                f"Only t-SNE runs can be changed live; this job runs {params.get('method')}."
+            )
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            raise InvalidInputError("Send learning_rate and/or perplexity.")
+        n = self.datasets.get(params["dataset"]).num_images
+        merged = {**params["params"], **values}
+        checked = validate_params("tsne", merged, n)
+        return {k: checked[k] for k in values}
+
+
+_SERVICES: dict[str, ProjectionService] = {}
+_SERVICES_LOCK = threading.Lock()
+
+
+def register_service(service: ProjectionService) -> None:
+    """Make ``service`` the one that projection tasks for its data directory use (the API's)."""
+    with _SERVICES_LOCK:
+        _SERVICES[str(service.datasets.root.parent)] = service
+
+
+def service_for(data_dir: str | None) -> ProjectionService:
+    """The service for ``data_dir``: the registered one, or one built from the settings (workers)."""
+    from server.config import get_settings
+
+    settings = get_settings()
+    key = data_dir or str(settings.data_dir)
+    with _SERVICES_LOCK:
+        if key not in _SERVICES:
+            s = settings.model_copy(update={"data_dir": Path(key)})
+            _SERVICES[key] = ProjectionService(DatasetStore.from_settings(s), ZooManager(s.device))
+        return _SERVICES[key]
