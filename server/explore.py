@@ -98,7 +98,8 @@ class ExploreService:
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        with torch.inference_mode():
+        # the lock: a concurrent activations request puts hooks on this same model (forward_until)
+        with lm.lock, torch.inference_mode():
             logits = lm.model(x)
         preds = predict_topk(logits, lm.card.labels, top_k)
         out = {
