@@ -310,9 +310,20 @@ def on_render_grid(acts, sort):
 
 
 def select_filter(
-    trigger: Any, clicked: bool, acts: dict[str, Any] | None, current: dict[str, Any] | None, sort: str
+    trigger: Any,
+    clicked: bool,
+    acts: dict[str, Any] | None,
+    current: dict[str, Any] | None,
+    sort: str,
+    prev_clicks: int = 0,
+    next_clicks: int = 0,
 ) -> Any:
-    """The new ``{"layer", "index"}`` selection (or None to close the detail view) after ``trigger``."""
+    """The new selection ``{"layer", "index", "prev", "next"}`` (None closes the detail view) after ``trigger``.
+
+    ``prev``/``next`` remember the buttons' click counts already applied, so the step is the difference:
+    quick repeated arrow presses that reach the server with a stale selection still land on the right
+    filter.
+    """
     if trigger == "activations-data":
         # new activations: keep the selection if it is a filter of this layer (a link, or a new image)
         if not current or current.get("index") is None:
@@ -322,18 +333,21 @@ def select_filter(
         return None
     if not acts:
         return no_update
+    seen = {"prev": prev_clicks or 0, "next": next_clicks or 0}
     if trigger == "filter-close":
         return None
     if trigger in ("filter-prev", "filter-next"):
         if not current or current.get("index") is None or current.get("layer") != acts["layer"]:
             return no_update
-        step = -1 if trigger == "filter-prev" else 1
-        return {
-            "layer": acts["layer"],
-            "index": neighbour(sort_order(acts["channels"], sort), current["index"], step),
-        }
+        step = (seen["next"] - current.get("next", 0)) - (seen["prev"] - current.get("prev", 0))
+        index = (
+            neighbour(sort_order(acts["channels"], sort), current["index"], step)
+            if step
+            else current["index"]
+        )
+        return {"layer": acts["layer"], "index": index, **seen}
     if isinstance(trigger, dict) and trigger.get("type") == "filter-tile" and clicked:
-        return {"layer": acts["layer"], "index": int(trigger["index"])}
+        return {"layer": acts["layer"], "index": int(trigger["index"]), **seen}
     return no_update
 
 
@@ -348,9 +362,9 @@ def select_filter(
     State("grid-sort", "value"),
     prevent_initial_call=True,
 )
-def on_select_filter(_tiles, _prev, _next, _close, acts, current, sort):
+def on_select_filter(_tiles, prev_clicks, next_clicks, _close, acts, current, sort):
     clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
-    return select_filter(ctx.triggered_id, clicked, acts, current, sort)
+    return select_filter(ctx.triggered_id, clicked, acts, current, sort, prev_clicks, next_clicks)
 
 
 def weights_view(model: str, untrained: bool, layers: list[dict[str, Any]], layer: str, index: int) -> Any:

@@ -9,6 +9,7 @@ from dash import dcc, html, no_update
 
 from dashboard.api_client import ApiClient, ApiError
 from dashboard.callbacks import explore as cb
+from dashboard.components.filter_grid import sort_order
 from dashboard.images import image_bytes, sample_png
 
 
@@ -102,16 +103,19 @@ def test_activations_grid_and_detail_for_a_digit(api):
     assert f"{n} channels" in summary
     assert "activations API call" in texts(timing)
 
-    selection = cb.select_filter({"type": "filter-tile", "index": 2}, True, acts, None, "index")
-    assert selection == {"layer": "features.3", "index": 2}
-    assert cb.select_filter("filter-next", True, acts, selection, "index") == {
-        "layer": "features.3",
-        "index": 3,
-    }
-    assert (
-        cb.select_filter("filter-prev", True, acts, {"layer": "features.3", "index": 0}, "index")["index"]
-        == n - 1
+    selection = cb.select_filter({"type": "filter-tile", "index": 2}, True, acts, None, "index", 4, 1)
+    assert selection == {"layer": "features.3", "index": 2, "prev": 4, "next": 1}
+    after_next = cb.select_filter("filter-next", True, acts, selection, "index", 4, 2)
+    assert after_next == {"layer": "features.3", "index": 3, "prev": 4, "next": 2}
+    # two quick 'prev' presses whose second request still carries the old selection: two steps back
+    assert cb.select_filter("filter-prev", True, acts, after_next, "index", 6, 2)["index"] == 1
+    wrapped = cb.select_filter("filter-prev", True, acts, {"layer": "features.3", "index": 0}, "index", 1, 0)
+    assert wrapped["index"] == n - 1
+    by_max = sort_order(acts["channels"], "max")
+    stepped = cb.select_filter(
+        "filter-next", True, acts, {"layer": "features.3", "index": by_max[0]}, "max", 0, 1
     )
+    assert stepped["index"] == by_max[1]  # neighbours in the grid's display order
     assert cb.select_filter("filter-close", True, acts, selection, "index") is None
     assert cb.select_filter("activations-data", False, acts, selection, "index") is no_update  # kept
     assert (
