@@ -193,6 +193,64 @@ class ApiClient:
             timer=timer,
         )
 
+    # --- datasets and projections (issue 5) ----------------------------------------------------------
+
+    def datasets(self, timer: CallTimer | None = None) -> list[dict[str, Any]]:
+        return self._json("GET", f"{API}/datasets", timer=timer)
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        archive: tuple[str, bytes] | None = None,
+        images: list[tuple[str, bytes]] | None = None,
+        labels: list[str] | None = None,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        """Upload a zip (``archive``) or many image files (``images``) as a new dataset."""
+        files: list[tuple[str, tuple[str, bytes, str]]] = []
+        if archive is not None:
+            files.append(("archive", (archive[0], archive[1], "application/zip")))
+        for fname, data in images or []:
+            files.append(("images", (fname, data, "application/octet-stream")))
+        data: dict[str, Any] = {"name": name}
+        if labels:
+            data["labels"] = labels
+        return self._json("POST", f"{API}/datasets", data=data, files=files, timer=timer)
+
+    def dataset_thumbnail(self, dataset: str, index: int, timer: CallTimer | None = None) -> bytes:
+        return self.request("GET", f"{API}/datasets/{quote(dataset)}/thumbnails/{int(index)}", timer=timer).content
+
+    def dataset_image(self, dataset: str, index: int, timer: CallTimer | None = None) -> bytes:
+        return self.request("GET", f"{API}/datasets/{quote(dataset)}/images/{int(index)}", timer=timer).content
+
+    def projection_methods(self, timer: CallTimer | None = None) -> dict[str, list[dict[str, Any]]]:
+        return self._json("GET", f"{API}/projections/methods", timer=timer)
+
+    def start_projection(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("POST", f"{API}/projections", json=body, timer=timer)
+
+    def steer_projection(self, job_id: str, values: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("PATCH", f"{API}/projections/{quote(job_id)}", json=values, timer=timer)
+
+    def projection_points(self, job_id: str, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("GET", f"{API}/projections/{quote(job_id)}/points", timer=timer)
+
+    def projection_activation(self, job_id: str, channel: int, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json(
+            "GET", f"{API}/projections/{quote(job_id)}/activation", params={"channel": int(channel)}, timer=timer
+        )
+
+    def projection_csv(self, job_id: str, timer: CallTimer | None = None) -> str:
+        return self.request("GET", f"{API}/projections/{quote(job_id)}/export.csv", timer=timer).text
+
+    def job(self, job_id: str, since: int | None = None, timer: CallTimer | None = None) -> dict[str, Any]:
+        params = {"since": str(since)} if since is not None else {}
+        return self._json("GET", f"{API}/jobs/{quote(job_id)}", params=params, timer=timer)
+
+    def cancel_job(self, job_id: str, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("DELETE", f"{API}/jobs/{quote(job_id)}", timer=timer)
+
     def artifact(self, path: str, timer: CallTimer | None = None) -> httpx.Response:
         """GET an artifact by the URL path the API returned (``/api/v1/artifacts/<key>/<name>``)."""
         if not path.startswith(ARTIFACT_PREFIX):
