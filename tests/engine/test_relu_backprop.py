@@ -286,6 +286,7 @@ def test_no_hooks_remain_after_a_raise(method: str) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         attribute(model, X, target, method)
     assert active_hook_count(model) == 0 and function_mode_depth() == 0
+    assert model.r.inplace is True  # switched off for the rewrite, restored after the raise
     # ... and the model still works afterwards, with plain ReLU semantics.
     out = model.r(torch.tensor([-1.0, 2.0]))
     assert out.tolist() == [0.0, 2.0]
