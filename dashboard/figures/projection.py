@@ -11,6 +11,7 @@ PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
     "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 )  # fmt: skip
+SVG_MAX_POINTS = 3000  # SVG up to here (hover by DOM point, crisp export); WebGL for bigger sets
 UIREVISION = "projection"  # keeps zoom and legend state while frames replace the points
 
 
@@ -35,10 +36,11 @@ def projection_figure(
     xs = [c[0] for c in coords]
     ys = [c[1] for c in coords]
     fig = go.Figure()
+    trace = go.Scatter if n <= SVG_MAX_POINTS else go.Scattergl
     names = _class_names(color_by, labels, classes, predictions, model_labels, n)
     if color_by == "filter" and values is not None and len(values) == n:
         fig.add_trace(
-            go.Scattergl(
+            trace(
                 x=xs,
                 y=ys,
                 mode="markers",
@@ -68,7 +70,7 @@ def projection_figure(
         for k, name in enumerate(order):
             idx = groups[name]
             fig.add_trace(
-                go.Scattergl(
+                trace(
                     x=[xs[i] for i in idx],
                     y=[ys[i] for i in idx],
                     mode="markers",
@@ -80,7 +82,7 @@ def projection_figure(
             )
     else:
         fig.add_trace(
-            go.Scattergl(
+            trace(
                 x=xs,
                 y=ys,
                 mode="markers",

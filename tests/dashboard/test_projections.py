@@ -12,7 +12,7 @@ from dashboard.components.projection import (
     param_controls,
     slider_from_epsilon,
 )
-from dashboard.figures.projection import UIREVISION, projection_figure
+from dashboard.figures.projection import SVG_MAX_POINTS, UIREVISION, projection_figure
 from tests.conftest import wait_for
 from tests.datasets.test_store import png
 
@@ -36,6 +36,8 @@ def test_figure_has_one_trace_per_class_with_point_indices() -> None:
         coords, color_by="filter", labels=[0, 1, 0, 1], classes=["a", "b"], values=[0.1, 0.2, 0.3, 0.4]
     )
     assert len(by_filter.data) == 1 and list(by_filter.data[0].marker.color) == [0.1, 0.2, 0.3, 0.4]
+    assert fig.data[0].type == "scatter"  # SVG: hoverable DOM points, vector export
+    assert projection_figure([[i, i] for i in range(SVG_MAX_POINTS + 1)]).data[0].type == "scattergl"
 
 
 def test_controls_leave_the_live_sliders_out_for_tsne() -> None:

@@ -1,0 +1,62 @@
+"""The projections page in real headless Chromium: the perplexity slider moves the points, hover shows a thumbnail."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCATTER = "#proj-scatter .js-plotly-plot"
+ITERATION = "document.querySelector('#proj-status').innerText.match(/iteration ([0-9]+)/)[1]"
+FIRST_X = f"document.querySelector('{SCATTER}').data.flatMap(t => Array.from(t.x)).slice(0, 50).join(',')"
+
+
+def wait_for_points(page, timeout: float = 180_000) -> str:
+    page.wait_for_function(
+        f"(() => {{ const g = document.querySelector('{SCATTER}');"
+        " return g && g.data && g.data.length >= 10 && g.data[0].x && g.data[0].x.length > 0; })()",
+        timeout=timeout,
+    )
+    return page.evaluate(FIRST_X)
+
+
+def test_perplexity_slider_moves_the_points_and_hover_shows_a_thumbnail(explore):
+    page = explore.page
+    explore.open("/projections?dataset=digits&model=digits_cnn&layer=classifier.2")
+    page.wait_for_function(
+        "document.querySelector('#proj-layer') && document.querySelector('#proj-layer').innerText.includes('classifier.2')",
+        timeout=60_000,
+    )
+    page.wait_for_selector("#proj-params .cl-param")  # the method's controls came from the API
+    page.fill("""#proj-params input[id*='"name":"n_iter"']""", "3000")  # long enough to steer while it runs
+    page.keyboard.press("Tab")
+    page.click("#proj-run")
+    before = wait_for_points(page)
+    page.wait_for_function("document.querySelector('#proj-status').innerText.includes('perplexity 30')")
+    iteration_before = int(page.evaluate(ITERATION))
+
+    # Move the perplexity slider: a click on its track, 15% from the left end (about 17).
+    track = page.locator("#proj-perplexity .dash-slider-track").bounding_box()
+    page.mouse.click(track["x"] + track["width"] * 0.15, track["y"] + track["height"] / 2)
+    page.wait_for_function(
+        "(() => { const m = document.querySelector('#proj-status').innerText.match(/perplexity ([0-9.]+)/);"
+        " return m && Number(m[1]) < 25; })()",
+        timeout=60_000,
+    )
+    page.wait_for_function(f"{FIRST_X} !== {before!r}", timeout=60_000)
+    assert page.evaluate(FIRST_X) != before
+    assert int(page.evaluate(ITERATION)) > iteration_before  # the same run went on: nothing restarted
+    assert page.locator(".cl-alert-error").count() == 0
+
+    # Hover one point (an SVG marker): its thumbnail and label appear.
+    point = page.locator("#proj-scatter .scatterlayer .trace:first-child path.point").first
+    point.hover(force=True)
+    thumb = page.wait_for_selector("#proj-hover-thumb", timeout=30_000)
+    assert thumb.get_attribute("src").startswith("data:image/png;base64,")
+    assert "label" in page.inner_text("#proj-hover")
+    page.evaluate(
+        "document.querySelectorAll('.cl-col, .cl-main').forEach(e => e.scrollTop = 0); window.scrollTo(0, 0)"
+    )
+    explore.screenshot("projections-tsne", readme=True)
+    page.click("#proj-stop")
+    explore.assert_clean()
