@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from openTSNE.affinity import Affinities
 
 from server.engine.features import check_features
 from server.errors import InvalidInputError
@@ -207,13 +208,7 @@ def build_neighbor_graph(
     return NeighborGraph(np.asarray(indices), np.asarray(distances, dtype=np.float64), metric)
 
 
-def _affinities_base() -> type:
-    from openTSNE.affinity import Affinities
-
-    return Affinities
-
-
-class GraphAffinities(_affinities_base()):  # type: ignore[misc]
+class GraphAffinities(Affinities):
     """Symmetric t-SNE affinities P from a :class:`NeighborGraph` at one perplexity."""
 
     def __init__(self, graph: NeighborGraph, perplexity: float, n_jobs: int = 1) -> None:
@@ -371,6 +366,11 @@ class TSNERun:
         if n_iter <= 0:
             return
         errors: list[float] = []
+
+        def record_kl(_iteration: int, error: float, _embedding: np.ndarray) -> bool:
+            errors.append(float(error))
+            return False  # never stop the optimiser from here
+
         self.embedding.optimize(
             n_iter,
             inplace=True,
@@ -378,7 +378,7 @@ class TSNERun:
             exaggeration=exaggeration,
             momentum=momentum,
             n_jobs=self.n_jobs,
-            callbacks=lambda _it, err, _emb: errors.append(float(err)) and False,
+            callbacks=record_kl,
             callbacks_every_iters=n_iter,
         )
         self.iteration += n_iter
