@@ -113,7 +113,8 @@ class FeatureCache:
             while len(self._memory) > self._memory_items:
                 self._memory.popitem(last=False)
 
-    def _store(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
+    def put(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
+        """Write features under ``key`` (atomically) and keep them in memory."""
         _atomic_save(self.path(dataset_id, key), values=arr)
         self._remember(dataset_id, key, arr)
 
@@ -152,10 +153,10 @@ class FeatureCache:
             raw = self._load(dataset_id, raw_key)
             if raw is None:
                 raw = self._extract(loaded, layer, info, pool, progress)
-                self._store(dataset_id, raw_key, raw)
+                self.put(dataset_id, raw_key, raw)
             values = raw if reduce is None else reduce_features(raw, reduce)
             if reduce is not None:
-                self._store(dataset_id, key, values)
+                self.put(dataset_id, key, values)
         if progress is not None:
             progress(1.0, "features ready")
         return DatasetFeatures(
@@ -188,7 +189,7 @@ class FeatureCache:
             values = (
                 result.predictions if result.predictions is not None else np.zeros(info.num_images, np.int64)
             )
-            self._store(dataset_id, key, values)
+            self.put(dataset_id, key, values)
         return values
 
     def _extract(

@@ -152,7 +152,13 @@ class ProjectionService:
             projection, live_changed = self._run_tsne(ctx, feats, x, method_params)
         else:
             ctx.report(0.45, f"running {req.method}")
-            projection = project(x, req.method, method_params, n_jobs=self.n_jobs)
+            projection = project(
+                x,
+                req.method,
+                method_params,
+                n_jobs=self.n_jobs,
+                progress=lambda f: ctx.report(0.45 + 0.5 * f),
+            )
         ctx.report(0.96, "class purity")
         result = self._result(req, feats, projection, live_changed)
         ctx.report(

@@ -572,8 +572,13 @@ def project(
     control: ControlFn | None = None,
     graph: NeighborGraph | None = None,
     n_jobs: int = 1,
+    progress: Callable[[float], None] | None = None,
 ) -> Projection:
-    """Run ``method`` on (N, D) features; bad data or parameters raise InvalidInputError."""
+    """Run ``method`` on (N, D) features; bad data or parameters raise InvalidInputError.
+
+    ``on_frame``/``control`` stream and steer t-SNE; ``progress`` (0..1) is called by the iterative
+    Sammon mapping - either may raise (a cancelled job) to stop the run.
+    """
     x = check_features(features)
     p = validate_params(method, params, x.shape[0])
     start = time.perf_counter()
@@ -587,7 +592,8 @@ def project(
     elif method == "isomap":
         result = isomap_2d(x, p["n_neighbors"])
     elif method == "sammon":
-        result = sammon_2d(x, p["max_iter"], p["tol"])
+        sammon_progress = None if progress is None else (lambda i, _stress: progress(i / p["max_iter"]))
+        result = sammon_2d(x, p["max_iter"], p["tol"], progress=sammon_progress)
     else:
         result = umap_2d(x, p["n_neighbors"], p["min_dist"], p["metric"], p["seed"])
     if not np.isfinite(result.coords).all():

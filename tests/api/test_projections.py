@@ -151,3 +151,43 @@ def test_features_job_reports_progress_and_is_cached(client) -> None:
     assert state.status == "succeeded" and state.result["dim"] == 64 and state.result["from_cache"] is False
     again = jobs.wait(jobs.submit("features", params).id, timeout=60)
     assert again.result["from_cache"] is True and again.result["key"] == state.result["key"]
+
+
+def test_sammon_job_can_be_cancelled_mid_run(client) -> None:
+    body = {
+        "model": "digits_cnn",
+        "layer": "classifier.2",
+        "dataset": "digits",
+        "method": "sammon",
+        "params": {"max_iter": 5000, "tol": 0},
+    }
+    job_id = client.post("/api/v1/projections", json=body).json()["job_id"]
+    wait_for(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["progress"] > 0.45, 120)
+    client.delete(f"/api/v1/jobs/{job_id}")
+    assert finished(client, job_id, 60)["status"] == "cancelled"
+
+
+def test_cached_nan_features_get_422_up_front(client) -> None:
+    import numpy as np
+
+    make_dataset(client, "nan", 8)
+    # any projections request creates the app's service; this one is a 404 for an unknown dataset
+    assert (
+        client.post(
+            "/api/v1/projections", json={"model": "digits_cnn", "layer": "x", "dataset": "nope"}
+        ).status_code
+        == 404
+    )
+    service = client.app.state.projections
+    loaded = service.zoo.load("digits_cnn")
+    from server.features_cache import feature_key
+
+    key = feature_key(loaded, "features.5", service.datasets.get("nan"), "mean", None)
+    values = np.ones((8, 64), dtype=np.float32)
+    values[3, 5] = np.nan
+    service.features.put("nan", key, values)
+    r = client.post(
+        "/api/v1/projections",
+        json={"model": "digits_cnn", "layer": "features.5", "dataset": "nan", "method": "pca"},
+    )
+    assert r.status_code == 422 and "NaN" in r.json()["detail"]
