@@ -100,6 +100,7 @@ class ResponsePoint:
     activation: str | None  # class name of the activation, None when judged on the layer's own output
     rectified: bool  # a ReLU-like activation: the dead check applies
     saturating: str | None  # "unit" (sigmoid-like), "symmetric" (tanh-like) or None
+    nonnegative: bool = False  # the activation never outputs a negative value (ReLU, ReLU6)
 
 
 def _leaf_calls(model: nn.Module, example: torch.Tensor) -> list[tuple[str, int, tuple[int, ...]]]:
@@ -145,7 +146,8 @@ def response_points(model: nn.Module, example: torch.Tensor) -> dict[str, Respon
                 continue
             act = type(nxt).__name__
             if isinstance(nxt, RECTIFIERS):
-                point = ResponsePoint(name, next_name, next_call, act, True, None)
+                nonneg = isinstance(nxt, (nn.ReLU, nn.ReLU6))
+                point = ResponsePoint(name, next_name, next_call, act, True, None, nonneg)
             elif isinstance(nxt, UNIT_SATURATING):
                 point = ResponsePoint(name, next_name, next_call, act, False, "unit")
             elif isinstance(nxt, SYMMETRIC_SATURATING):
@@ -205,19 +207,34 @@ class _Hooks:
 class ChannelAccumulator:
     """Streaming per-channel statistics of one layer's response over a dataset.
 
-    Keeps: positions seen, positive and saturated counts, mean and variance (Chan's parallel update),
-    the covariance between channels over a seeded sample of ``positions_per_image`` positions per
-    image, and the spatially averaged response of each image (for CKA and separability).
+    Exact over every position: each image's spatially averaged response (for CKA, separability and top
+    images) and, with ``maximum`` = "exact", each channel's maximum, so that "never positive" is exact.
+    For ReLU and ReLU6 responses (never negative) ``maximum`` = "from_means" takes the largest image
+    mean instead, which is positive exactly when some position is, at no extra cost; "skip" keeps
+    none (layers without a rectifier have no dead check). Over a seeded sample of
+    ``stat_positions`` positions per image (every position of maps that small): the positive and
+    saturated shares, mean and variance. Over ``positions_per_image`` of those: the covariance between
+    channels. Sampling keeps the cost of the largest maps to two reductions per response.
     """
 
     def __init__(
-        self, channels: int, positions_per_image: int, saturating: str | None, level: float, seed: int
+        self,
+        channels: int,
+        positions_per_image: int,
+        saturating: str | None,
+        level: float,
+        seed: int,
+        stat_positions: int = 16,
+        maximum: str = "exact",
     ) -> None:
+        self.maximum_mode = maximum
         self.channels = channels
         self.positions_per_image = positions_per_image
+        self.stat_positions = max(stat_positions, positions_per_image)
         self.saturating = saturating
         self.level = level
         self.generator = torch.Generator().manual_seed(seed)
+        self.maximum = torch.full((channels,), -torch.inf, dtype=torch.float64)
         self.positions = 0
         self.positive = torch.zeros(channels, dtype=torch.float64)
         self.saturated = torch.zeros(channels, dtype=torch.float64)
@@ -228,28 +245,38 @@ class ChannelAccumulator:
         self.comoment = torch.zeros(channels, channels, dtype=torch.float64)
         self.pooled: list[torch.Tensor] = []
 
+    def _positions(self, spatial: int, count: int, device: torch.device) -> torch.Tensor | None:
+        if spatial <= count:
+            return None
+        return torch.randperm(spatial, generator=self.generator)[:count].to(device)
+
     def update(self, output: torch.Tensor) -> None:
         x = output.detach().float()
-        b = x.shape[0]
-        flat = x.reshape(b, self.channels, -1)
-        spatial = flat.shape[2]
-        n = b * spatial
-        self.positive += (flat > 0).sum((0, 2)).double()
+        b, c = x.shape[0], self.channels
+        # (B, S, C): free for channels_last conv outputs, one copy otherwise
+        rows3 = x.permute(0, 2, 3, 1) if x.dim() == 4 else x.reshape(b, c, -1).transpose(1, 2)
+        rows3 = rows3.reshape(b, -1, c)
+        spatial = rows3.shape[1]
+        self.pooled.append(rows3.mean(1).cpu())
+        if self.maximum_mode == "exact":
+            self.maximum = torch.maximum(self.maximum, rows3.amax((0, 1)).double().cpu())
+        elif self.maximum_mode == "from_means":
+            self.maximum = torch.maximum(self.maximum, self.pooled[-1].amax(0).double())
+        idx = self._positions(spatial, self.stat_positions, x.device)
+        sample = rows3 if idx is None else rows3.index_select(1, idx)
+        rows = sample.reshape(-1, c)
+        self.positive += (rows > 0).float().sum(0).double().cpu()
         if self.saturating == "unit":
-            self.saturated += ((flat >= self.level) | (flat <= 1 - self.level)).sum((0, 2)).double()
+            self.saturated += ((rows >= self.level) | (rows <= 1 - self.level)).sum(0).double().cpu()
         elif self.saturating == "symmetric":
-            self.saturated += (flat.abs() >= self.level).sum((0, 2)).double()
-        pooled = flat.mean(2)
-        self.pooled.append(pooled.cpu())
-        batch_mean = pooled.mean(0).double()
-        batch_m2 = ((flat - batch_mean.float()[None, :, None]) ** 2).sum((0, 2)).double()
+            self.saturated += (rows.abs() >= self.level).sum(0).double().cpu()
+        var, mean = torch.var_mean(rows, dim=0, correction=0)
+        n = rows.shape[0]
         self.mean, self.m2, self.positions = _chan(
-            self.mean, self.m2, self.positions, batch_mean, batch_m2, n
+            self.mean, self.m2, self.positions, mean.double().cpu(), var.double().cpu() * n, n
         )
-        if spatial > self.positions_per_image:
-            idx = torch.randint(spatial, (b, 1, self.positions_per_image), generator=self.generator)
-            flat = torch.gather(flat, 2, idx.to(flat.device).expand(b, self.channels, -1))
-        rows = flat.permute(0, 2, 1).reshape(-1, self.channels)
+        idx = self._positions(sample.shape[1], self.positions_per_image, x.device)
+        rows = (sample if idx is None else sample.index_select(1, idx)).reshape(-1, c)
         rows_mean = rows.mean(0)
         centred = rows - rows_mean
         co = (centred.T @ centred).double().cpu()
@@ -261,6 +288,7 @@ class ChannelAccumulator:
         n = max(self.positions, 1)
         std = torch.sqrt(torch.clamp(self.m2 / n, min=0)).numpy()
         return ChannelStatistics(
+            maximum=self.maximum.numpy(),
             active_share=(self.positive / n).numpy(),
             saturated_share=(self.saturated / n).numpy() if self.saturating else None,
             mean=self.mean.numpy(),
@@ -303,6 +331,7 @@ def correlation_from_comoment(comoment: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ChannelStatistics:
+    maximum: np.ndarray  # (C,) largest response over every position
     active_share: np.ndarray  # (C,) share of positions with a positive response
     saturated_share: np.ndarray | None  # (C,) for sigmoid/tanh responses
     mean: np.ndarray
@@ -315,10 +344,12 @@ class ChannelStatistics:
 # --- per-filter checks on arrays -----------------------------------------------------------------------------
 
 
-def dead_filters(active_share: np.ndarray, threshold: float) -> np.ndarray:
-    """Indices of filters never positive, or positive on less than ``threshold`` of positions."""
+def dead_filters(active_share: np.ndarray, threshold: float, maximum: np.ndarray | None = None) -> np.ndarray:
+    """Indices of filters never positive (``maximum <= 0`` when given, else a zero share), or positive on
+    less than ``threshold`` of positions."""
     share = np.asarray(active_share, dtype=np.float64)
-    return np.flatnonzero((share <= 0) | (share < threshold))
+    never = share <= 0 if maximum is None else np.asarray(maximum) <= 0
+    return np.flatnonzero(never | (share < threshold))
 
 
 def saturated_units(saturated_share: np.ndarray, threshold: float) -> np.ndarray:
@@ -339,12 +370,11 @@ def low_variance_filters(std: np.ndarray, ratio: float, exclude: Iterable[int] =
 
 def weight_cosine(weight: torch.Tensor | np.ndarray) -> np.ndarray:
     """(C, C) cosine similarity between the flattened weights of each output filter; zero filters get 0."""
-    w = np.asarray(weight.detach().cpu().float() if isinstance(weight, torch.Tensor) else weight, np.float64)
+    w = torch.as_tensor(weight).detach().cpu().float()
     w = w.reshape(w.shape[0], -1)
-    norm = np.linalg.norm(w, axis=1)
-    inv = np.where(norm > 0, 1.0 / np.where(norm > 0, norm, 1.0), 0.0)
-    unit = w * inv[:, None]
-    cos = unit @ unit.T
+    norm = w.norm(dim=1)
+    unit = w / torch.where(norm > 0, norm, 1.0)[:, None]
+    cos = (unit @ unit.T).double().numpy()
     np.fill_diagonal(cos, 1.0)
     return cos
 
@@ -459,22 +489,39 @@ def input_drive(weight: torch.Tensor, groups: int, in_rms: np.ndarray) -> np.nda
 
 
 def cluster_drive(
-    drive: np.ndarray, source_clusters: list[list[int]], target_clusters: list[list[int]], top: int = 3
+    drive: np.ndarray,
+    source_clusters: list[list[int]],
+    target_clusters: list[list[int]],
+    top: int = 3,
+    max_sources: int = 32,
 ) -> list[dict[str, Any]]:
-    """CNNVis edges: for each source cluster, its share of the next layer's total input drive and the
-    target clusters that receive the largest share of their input from it."""
-    total = float(drive.sum()) or 1.0
-    per_target_total = [float(drive[t].sum()) or 1.0 for t in target_clusters]
+    """CNNVis edges: for the ``max_sources`` source clusters that send the most, their share of the next
+    layer's total input drive and the ``top`` target clusters that receive the largest share of their
+    input from them (cluster numbers index the ``clusters`` lists)."""
+    src_of = np.empty(drive.shape[1], dtype=np.int64)
+    for k, members in enumerate(source_clusters):
+        src_of[members] = k
+    tgt_of = np.empty(drive.shape[0], dtype=np.int64)
+    for k, members in enumerate(target_clusters):
+        tgt_of[members] = k
+    by_target = np.zeros((len(target_clusters), drive.shape[1]))
+    np.add.at(by_target, tgt_of, drive)
+    between = np.zeros((len(source_clusters), len(target_clusters)))
+    np.add.at(between, src_of, by_target.T)
+    between = between.T  # (targets, sources)
+    received = between.sum(1, keepdims=True)
+    shares = np.divide(between, received, out=np.zeros_like(between), where=received > 0)
+    total = float(between.sum()) or 1.0
+    sent = between.sum(0)
     out = []
-    for si, src in enumerate(source_clusters):
-        sub = drive[:, src]
-        shares = [float(sub[t].sum()) / per_target_total[ti] for ti, t in enumerate(target_clusters)]
-        best = sorted(range(len(target_clusters)), key=lambda ti: -shares[ti])[:top]
+    for k in np.argsort(-sent, kind="stable")[:max_sources]:
+        best = np.argsort(-shares[:, k], kind="stable")[:top]
         out.append(
             {
-                "cluster": si,
-                "share": float(sub.sum()) / total,
-                "targets": [{"cluster": ti, "share": shares[ti]} for ti in best],
+                "cluster": int(k),
+                "size": len(source_clusters[k]),
+                "share": float(sent[k]) / total,
+                "targets": [{"cluster": int(t), "share": float(shares[t, k])} for t in best],
             }
         )
     return out
@@ -497,8 +544,8 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
 
 def cka_from_grams(grams: list[np.ndarray]) -> np.ndarray:
     """The (L, L) linear CKA matrix from centred Gram matrices; constant layers get 0 off the diagonal."""
-    flat = np.stack([g.ravel() for g in grams]).astype(np.float64)
-    hsic = flat @ flat.T
+    flat = np.stack([g.ravel() for g in grams])
+    hsic = (flat @ flat.T).astype(np.float64)
     norm = np.sqrt(np.clip(np.diag(hsic), 0, None))
     denom = np.outer(norm, norm)
     cka = np.divide(hsic, denom, out=np.zeros_like(hsic), where=denom > 0)
@@ -558,10 +605,10 @@ class LayerAudit:
     separability: float | None
     counts: dict[str, int]
     correlation: np.ndarray | None = None  # (C, C), kept out of to_dict (stored as an artifact)
+    pooled: np.ndarray | None = None  # (N, C) mean response per image, kept out of to_dict
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "correlation"}
-        return d
+        return {k: v for k, v in self.__dict__.items() if k not in ("correlation", "pooled")}
 
 
 @dataclass
@@ -635,8 +682,9 @@ def audit_model(
     batches: Iterable[Batch],
     *,
     thresholds: AuditThresholds | None = None,
-    positions_per_image: int = 8,
-    similarity_samples: int = 1000,
+    positions_per_image: int = 4,
+    stat_positions: int = 16,
+    similarity_samples: int = 500,
     knn_k: int = 5,
     total_batches: int | None = None,
     progress: Progress | None = None,
@@ -661,7 +709,13 @@ def audit_model(
         module = modules[point.layer]
         channels = module.out_channels if isinstance(module, CONV_TYPES) else module.out_features  # type: ignore[union-attr]
         accumulators[point.layer] = ChannelAccumulator(
-            int(channels), positions_per_image, point.saturating, thresholds.saturation_level, seed + i
+            int(channels),
+            positions_per_image,
+            point.saturating,
+            thresholds.saturation_level,
+            seed + i,
+            stat_positions=stat_positions,
+            maximum=("from_means" if point.nonnegative else "exact") if point.rectified else "skip",
         )
 
     def on_response(point: ResponsePoint, out: torch.Tensor) -> None:
@@ -731,7 +785,7 @@ def analyse(
         layer_flags: list[FilterFlag] = []
         taken: set[int] = set()
         if point.rectified:
-            for i in dead_filters(st.active_share, t.dead_share):
+            for i in dead_filters(st.active_share, t.dead_share, st.maximum):
                 layer_flags.append(
                     FilterFlag(
                         name,
@@ -803,6 +857,7 @@ def analyse(
                 separability=None,
                 counts=counts,
                 correlation=st.correlation,
+                pooled=st.pooled,
             )
         )
     # CNNVis edges: each layer's clusters into the next layer in execution order
@@ -822,7 +877,7 @@ def analyse(
     grams = []
     for layer in layers:
         pooled = stats[layer.name].pooled
-        gram = centred_gram(pooled if take is None else pooled[take])
+        gram = centred_gram(pooled if take is None else pooled[take]).astype(np.float32)
         grams.append(gram)
         if labels is not None:
             y = labels if take is None else labels[take]
