@@ -36,6 +36,7 @@ from server.zoo.manager import ZooManager
 TASK_KIND = "projection"
 LIVE_KEYS = ("learning_rate", "perplexity")
 FRAME_INTERVAL_S = 0.1  # at most ~10 frames a second reach the job store
+LIVE_CHUNK_S = 0.1  # live values are read at least this often (chunks of iterations are cut to fit)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class ProjectionService:
                 changed["any"] = True
             return values
 
-        projection = run.run(on_frame, control)
+        projection = run.run(on_frame, control, max_chunk_seconds=LIVE_CHUNK_S)
         if run.graph_builds:
             with self._graph_lock:
                 self.graphs.put(feats.key, run.graph)

@@ -409,9 +409,16 @@ class TSNERun:
         control: ControlFn | None = None,
         *,
         min_iter_after_change: int = 200,
+        max_chunk_seconds: float | None = None,
     ) -> Projection:
-        """Iterate to the end, sending a frame every ``frame_every`` iterations and applying live changes."""
+        """Iterate to the end, sending a frame every ``frame_every`` iterations and applying live changes.
+
+        Live values are read between chunks of iterations, so a change waits for the current chunk.
+        With ``max_chunk_seconds`` a chunk is also cut short in time (at large N an iteration takes
+        tens of milliseconds): frames then come more often than every ``frame_every`` iterations.
+        """
         every = int(self.params["frame_every"])
+        chunk = every if max_chunk_seconds is None else 1  # the first chunk measures the iteration time
         applied: dict[str, Any] = {}
         while not self.done:
             if control is not None:
@@ -420,7 +427,11 @@ class TSNERun:
                     self.apply(changes)
                     applied.update(changes)
                     self.extend(min_iter_after_change)
-            self.step(every)
+            before, start = self.iteration, time.perf_counter()
+            self.step(chunk)
+            if max_chunk_seconds is not None and self.iteration > before:
+                per_iter = (time.perf_counter() - start) / (self.iteration - before)
+                chunk = max(1, min(every, int(max_chunk_seconds / max(per_iter, 1e-9))))
             if on_frame is not None:
                 on_frame(self.frame())
         return self.result()

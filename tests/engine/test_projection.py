@@ -164,3 +164,12 @@ def test_bad_parameters_and_data_are_refused_with_a_message() -> None:
     run = TSNERun(x, {"perplexity": 3, "n_iter": 5, "early_exaggeration_iter": 0})
     with pytest.raises(InvalidInputError, match="perplexity"):
         run.set_perplexity(50)
+
+
+def test_time_capped_chunks_read_live_values_more_often() -> None:
+    x, _ = blobs()
+    run = TSNERun(x, {**FAST, "frame_every": 50})
+    iterations: list[int] = []
+    run.run(lambda f: iterations.append(f["iteration"]), max_chunk_seconds=1e-9)
+    steps = np.diff([0, *iterations])
+    assert steps.max() == 1 and iterations[-1] == 90  # one iteration per chunk, none lost
