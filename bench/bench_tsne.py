@@ -180,7 +180,7 @@ def bench_first_frame_and_epsilon(service: ProjectionService, n: int = 10_000) -
     worker.join(30)
     print(
         f"3. epsilon change -> next frame with it, N = {n}: median {statistics.median(latencies) * 1000:.0f} ms, "
-        f"max {max(latencies) * 1000:.0f} ms over {len(latencies)} changes ({rate:.0f} iterations/s, chunks cut to 0.1 s, "
+        f"max {max(latencies) * 1000:.0f} ms over {len(latencies)} changes ({rate:.0f} iterations/s, chunks cut to 0.2 s, "
         "graph and P reused)"
     )
 

@@ -36,7 +36,7 @@ from server.zoo.manager import ZooManager
 TASK_KIND = "projection"
 LIVE_KEYS = ("learning_rate", "perplexity")
 FRAME_INTERVAL_S = 0.1  # at most ~10 frames a second reach the job store
-LIVE_CHUNK_S = 0.1  # live values are read at least this often (chunks of iterations are cut to fit)
+LIVE_CHUNK_S = 0.2  # live values are read at least this often (chunks of iterations are cut to fit)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ METHODS: tuple[str, ...] = ("tsne", "pca", "kpca", "isomap", "sammon", "umap")
 TSNE_METRICS: tuple[str, ...] = ("euclidean", "cosine", "manhattan", "correlation")
 KPCA_KERNELS: tuple[str, ...] = ("rbf", "poly", "sigmoid", "cosine", "linear")
 MAX_POINTS_QUADRATIC = 5000  # Sammon and Kernel PCA hold N x N matrices
+KL_EVERY = 50  # t-SNE iterations between evaluations of the KL divergence
 
 # --- parameters ------------------------------------------------------------------------------------
 
@@ -366,6 +367,9 @@ class TSNERun:
         if n_iter <= 0:
             return
         errors: list[float] = []
+        end = self.iteration + n_iter
+        # The KL divergence costs about one more gradient: evaluate it every KL_EVERY iterations and at the end.
+        want_kl = end // KL_EVERY > self.iteration // KL_EVERY or end >= self.total_iter
 
         def record_kl(_iteration: int, error: float, _embedding: np.ndarray) -> bool:
             errors.append(float(error))
@@ -378,7 +382,7 @@ class TSNERun:
             exaggeration=exaggeration,
             momentum=momentum,
             n_jobs=self.n_jobs,
-            callbacks=record_kl,
+            callbacks=record_kl if want_kl else None,
             callbacks_every_iters=n_iter,
         )
         self.iteration += n_iter
