@@ -39,7 +39,6 @@ class DeepVisTarget(BaseModel):
 class TransformsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pad: int | None = Field(None, ge=0)
     jitter: int | None = Field(None, ge=0)
     scales: list[float] | None = Field(None, min_length=1)
     degrees: float | None = Field(None, ge=0, le=180)

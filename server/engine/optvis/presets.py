@@ -58,10 +58,10 @@ class RenderConfig:
         if self.param != "pixel" and pixel_only:
             raise InvalidInputError("Blur and pixel clipping act on pixels: use param='pixel' with them.")
         t = self.transforms
-        if t.pad < 0 or t.jitter < 0 or t.degrees < 0 or not t.scales or min(t.scales) <= 0:
-            raise InvalidInputError("Transforms need pad, jitter, degrees >= 0 and positive scales.")
-        if t.pad >= min(h, w):
-            raise InvalidInputError(f"pad must be smaller than the image ({h}x{w}), got {t.pad}.")
+        if t.jitter < 0 or t.degrees < 0 or not t.scales or min(t.scales) <= 0:
+            raise InvalidInputError("Transforms need jitter, degrees >= 0 and positive scales.")
+        if t.jitter >= min(h, w):
+            raise InvalidInputError(f"jitter must be smaller than the image ({h}x{w}), got {t.jitter}.")
         if self.frame_every <= 0:
             raise InvalidInputError(f"frame_every must be positive, got {self.frame_every}.")
         return self
@@ -98,8 +98,7 @@ def _lucid(size: int) -> RenderConfig:
         init_sd=0.01,
         decorrelate=True,
         transforms=TransformConfig(
-            pad=_scaled(12, size),
-            jitter=_scaled(8, size),
+            jitter=_scaled(12, size),
             scales=tuple(1 + (i - 5) / 50 for i in range(11)),
             degrees=10.0,
         ),

@@ -1,5 +1,8 @@
 """Random transforms applied to the image before each forward (Lucid's transformation robustness):
-padding, jitter, scale and rotation, drawn from an explicit generator so that runs are reproducible."""
+jitter, scale and rotation, drawn from an explicit generator so that runs are reproducible.
+
+All three are one affine grid-sample at the model's resolution; sampling reflects at the border,
+which is what Lucid's padding before the transforms provides, without the larger intermediate image."""
 
 from __future__ import annotations
 
@@ -12,23 +15,20 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class TransformConfig:
-    pad: int = 0  # pixels of reflective padding before the random affine (cropped back after)
     jitter: int = 0  # largest shift in pixels, each axis
     scales: tuple[float, ...] = (1.0,)  # one is drawn per step
     degrees: float = 0.0  # rotation drawn uniformly from [-degrees, degrees]
 
     @property
     def identity(self) -> bool:
-        return self.pad == 0 and self.jitter == 0 and set(self.scales) == {1.0} and self.degrees == 0
+        return self.jitter == 0 and set(self.scales) == {1.0} and self.degrees == 0
 
 
 def random_affine(img: torch.Tensor, cfg: TransformConfig, gen: torch.Generator) -> torch.Tensor:
-    """Pad, then one grid-sample doing jitter + scale + rotation, then crop back to the input size."""
+    """One grid-sample doing jitter + scale + rotation, reflecting at the border; same size out."""
     if cfg.identity:
         return img
-    _, _, h, w = img.shape
-    x = F.pad(img, (cfg.pad,) * 4, mode="reflect") if cfg.pad else img
-    ph, pw = x.shape[2:]
+    _, _, ph, pw = img.shape
     draws = torch.rand(4, generator=gen)
     scale = cfg.scales[int(draws[0] * len(cfg.scales)) % len(cfg.scales)]
     angle = math.radians((float(draws[1]) * 2 - 1) * cfg.degrees)
@@ -36,10 +36,8 @@ def random_affine(img: torch.Tensor, cfg: TransformConfig, gen: torch.Generator)
     dy = (float(draws[3]) * 2 - 1) * cfg.jitter * 2 / ph
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
     theta = torch.tensor([[[cos, -sin, dx], [sin, cos, dy]]], dtype=img.dtype, device=img.device)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    top, left = (ph - h) // 2, (pw - w) // 2
-    return x[:, :, top : top + h, left : left + w]
+    grid = F.affine_grid(theta, list(img.shape), align_corners=False)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
 def gaussian_kernel1d(sigma: float) -> torch.Tensor:

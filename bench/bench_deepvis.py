@@ -1,0 +1,99 @@
+"""Cost of one DeepVis step against a bare forward + backward at the same resolution, and the wall time
+of 256 steps on Lite0, measured in one run.
+
+A DeepVis step = parametrisation -> random transforms -> forward -> backward -> Adam -> regularisers.
+The bare baseline is a forward and a backward of the same objective to an input that requires grad.
+Run: .venv/bin/python bench/bench_deepvis.py [--steps-timed N] [--full 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from server.engine.optvis import class_logit, preset_config, render
+from server.zoo.manager import ZooManager
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="efficientnet_lite0")
+    ap.add_argument(
+        "--steps-timed", type=int, default=12, help="steps per preset in the interleaved comparison"
+    )
+    ap.add_argument("--full", type=int, default=256, help="steps of the full run whose wall time is reported")
+    args = ap.parse_args()
+    lm = ZooManager().load(args.model)
+    card = lm.card
+    target = class_logit(1)  # the full network: the heaviest objective
+    x = lm.example_input()
+
+    def bare() -> None:
+        inp = x.detach().clone().requires_grad_(True)
+        out = lm.model(inp)
+        (-out[0, 1]).backward()
+
+    step_times: dict[str, list[tuple[float, float]]] = {
+        "bare forward+backward": [],
+        "deepvis": [],
+        "lucid": [],
+    }
+
+    def run(preset: str, steps: int) -> None:
+        """Render, timing each step; a bare forward+backward runs (timed apart) between every two steps."""
+        cfg = preset_config(preset, card.input_size[1:], steps=steps, seed=0)
+        mark = [0.0, 0.0]
+
+        def on_step(step: int, _value: float, _img: torch.Tensor) -> None:
+            w, c = time.perf_counter(), time.process_time()
+            if step > 0:  # the first interval includes the start evaluation
+                step_times[preset].append((w - mark[0], c - mark[1]))
+            bare()
+            step_times["bare forward+backward"].append((time.perf_counter() - w, time.process_time() - c))
+            mark[0], mark[1] = time.perf_counter(), time.process_time()
+
+        render(
+            lm.model,
+            target,
+            cfg,
+            input_size=card.input_size,
+            mean=card.mean,
+            std=card.std,
+            device=lm.device,
+            on_step=on_step,
+        )
+
+    run("deepvis", 2)
+    run("lucid", 2)  # warm-up
+    for k in step_times:
+        step_times[k].clear()
+    for preset in ("deepvis", "lucid"):
+        run(preset, args.steps_timed + 1)
+
+    base_w = statistics.median(t[0] for t in step_times["bare forward+backward"])
+    base_c = statistics.median(t[1] for t in step_times["bare forward+backward"])
+    print(
+        f"{args.model} {card.input_size} on {lm.device}, {torch.get_num_threads()} threads; class-logit objective"
+    )
+    print(f"  {'':24s} {'wall ms':>9s} {'ratio':>6s} {'cpu ms':>9s} {'ratio':>6s}")
+    for name, ts in step_times.items():
+        w = statistics.median(t[0] for t in ts)
+        c = statistics.median(t[1] for t in ts)
+        print(f"  {name:24s} {w * 1000:9.1f} {w / base_w:5.2f}x {c * 1000:9.1f} {c / base_c:5.2f}x")
+    if args.full:
+        cfg = preset_config("deepvis", card.input_size[1:], steps=args.full, seed=0)
+        w, c = time.perf_counter(), time.process_time()
+        r = render(
+            lm.model, target, cfg, input_size=card.input_size, mean=card.mean, std=card.std, device=lm.device
+        )
+        print(
+            f"  {args.full} deepvis steps: {time.perf_counter() - w:.1f} s wall, {time.process_time() - c:.1f} s CPU; "
+            f"objective {r.start_value:.2f} -> {r.final_value:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
