@@ -84,11 +84,13 @@ def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
 class FeatureCache:
     """Get-or-extract features and predictions; files under each dataset's cache folder."""
 
-    def __init__(self, datasets: DatasetStore, batch_size: int = 128, memory_items: int = 4) -> None:
+    def __init__(
+        self, datasets: DatasetStore, batch_size: int = 128, memory_bytes: int = 512 * 1024 * 1024
+    ) -> None:
         self.datasets = datasets
         self.batch_size = batch_size
         self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._memory_items = memory_items
+        self._memory_bytes = memory_bytes  # recent matrices kept in RAM, least recently used dropped first
         self._lock = threading.Lock()
 
     def path(self, dataset_id: str, key: str) -> Path:
@@ -109,8 +111,10 @@ class FeatureCache:
 
     def _remember(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
         with self._lock:
+            if arr.nbytes > self._memory_bytes:
+                return
             self._memory[(dataset_id, key)] = arr
-            while len(self._memory) > self._memory_items:
+            while sum(a.nbytes for a in self._memory.values()) > self._memory_bytes:
                 self._memory.popitem(last=False)
 
     def put(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
