@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from server.engine.hooks import active_hook_count
-from server.tasks.audits import zoo_for
+from server.tasks.deepvis import zoo_for
 from tests.conftest import wait_for
 
 URL = "/api/v1/models/{}/deepvis"
