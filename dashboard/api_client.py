@@ -193,6 +193,53 @@ class ApiClient:
             timer=timer,
         )
 
+    # --- attributions and DeepVis (issue 4) -----------------------------------------------------------
+
+    def attributions(
+        self,
+        model: str,
+        image: bytes,
+        *,
+        method: str,
+        layer: str | None = None,
+        channel: int | None = None,
+        neuron: int | None = None,
+        class_index: int | None = None,
+        position: str = "max",
+        top_k: int | None = None,
+        filename: str = "image.png",
+        untrained: bool = False,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        fields = {
+            "method": method,
+            "layer": layer,
+            "channel": channel,
+            "neuron": neuron,
+            "class_index": class_index,
+            "position": position,
+            "top_k": top_k,
+        }
+        return self._json(
+            "POST",
+            f"{API}/models/{quote(model)}/attributions",
+            params=self._params(untrained),
+            files={"image": (filename, image, "application/octet-stream")},
+            data={k: str(v) for k, v in fields.items() if v is not None},
+            timer=timer,
+        )
+
+    def start_deepvis(
+        self, model: str, body: dict[str, Any], untrained: bool = False, timer: CallTimer | None = None
+    ) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"{API}/models/{quote(model)}/deepvis",
+            params=self._params(untrained),
+            json=body,
+            timer=timer,
+        )
+
     # --- datasets and projections (issue 5) ----------------------------------------------------------
 
     def datasets(self, timer: CallTimer | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from dash import dcc, html
 
+from dashboard.components.attributions import filter_insights
+
 
 def neighbour(order: Sequence[int], index: int, step: int) -> int:
     """The filter ``step`` places from ``index`` in the grid's display order, wrapping around."""
@@ -96,6 +98,7 @@ def detail_panel() -> html.Div:
                     ],
                     className="cl-detail-body",
                 ),
+                filter_insights(),  # issue 4: maps side by side and DeepVis
                 html.Div("← → step through filters in grid order · Esc closes", className="cl-hint"),
             ],
             className="cl-detail-dialog",

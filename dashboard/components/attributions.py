@@ -1,0 +1,130 @@
+"""The selected filter seen four ways (activation, deconvnet, guided backprop, Grad-CAM) and the DeepVis
+panel (preset, steps, seed, live progress and the image updating while the job runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+METHOD_TITLES = {
+    "activation": "Activation",
+    "deconvnet": "Deconvnet",
+    "guided_backprop": "Guided backprop",
+    "gradcam": "Grad-CAM (top class)",
+}
+POLL_MS = 400
+
+
+def attribution_tile(method: str, src: str | None = None, caption: str = "") -> html.Figure:
+    return html.Figure(
+        [
+            html.Img(
+                src=src, alt=f"{METHOD_TITLES[method]} map", className="cl-attr-img", id=f"attr-img-{method}"
+            )
+            if src
+            else html.Div("…", className="cl-attr-img cl-attr-empty"),
+            html.Figcaption([html.Strong(METHOD_TITLES[method]), html.Br(), caption]),
+        ],
+        className="cl-attr-tile",
+    )
+
+
+def attribution_row(srcs: dict[str, str | None], captions: dict[str, str] | None = None) -> html.Div:
+    """The four tiles side by side, in the lecture's order."""
+    captions = captions or {}
+    return html.Div(
+        [attribution_tile(m, srcs.get(m), captions.get(m, "")) for m in METHOD_TITLES],
+        className="cl-attr-row",
+    )
+
+
+def attributions_section() -> html.Section:
+    """Side-by-side maps of the selected filter; callbacks fill ``attr-row``."""
+    return html.Section(
+        [
+            html.Div(
+                [
+                    html.H4("What drives this filter", className="cl-subtitle"),
+                    dcc.RadioItems(
+                        id="attr-position",
+                        options=[
+                            {"label": " strongest position", "value": "max"},
+                            {"label": " whole map", "value": "all"},
+                        ],
+                        value="max",
+                        inline=True,
+                        className="cl-radio",
+                    ),
+                ],
+                className="cl-attr-header",
+            ),
+            html.Div(id="attr-error"),
+            dcc.Loading(html.Div(id="attr-row", className="cl-attr-box"), type="dot", delay_show=150),
+        ],
+        className="cl-attr-section",
+        id="panel-attributions",
+    )
+
+
+def deepvis_section() -> html.Section:
+    """DeepVis for the selected filter: knobs, start/cancel, progress and the live image."""
+    return html.Section(
+        [
+            html.H4("DeepVis: an image that excites this filter", className="cl-subtitle"),
+            html.Div(
+                [
+                    html.Label("Preset", htmlFor="deepvis-preset", className="cl-label"),
+                    dcc.Dropdown(
+                        id="deepvis-preset",
+                        options=[
+                            {
+                                "label": "deepvis (Yosinski: pixels, decay, blur, clipping)",
+                                "value": "deepvis",
+                            },
+                            {
+                                "label": "lucid (FFT, decorrelated colour, jitter/scale/rotate)",
+                                "value": "lucid",
+                            },
+                        ],
+                        value="deepvis",
+                        clearable=False,
+                        className="cl-deepvis-preset",
+                    ),
+                    html.Label("Steps", htmlFor="deepvis-steps", className="cl-label"),
+                    dcc.Input(id="deepvis-steps", type="number", min=1, max=4096, step=1, value=128),
+                    html.Label("Seed", htmlFor="deepvis-seed", className="cl-label"),
+                    dcc.Input(id="deepvis-seed", type="number", min=0, step=1, value=0),
+                    html.Button(
+                        "Run DeepVis", id="deepvis-start", n_clicks=0, className="cl-btn cl-btn-primary"
+                    ),
+                    html.Button("Cancel", id="deepvis-cancel", n_clicks=0, className="cl-btn", disabled=True),
+                ],
+                className="cl-deepvis-controls",
+            ),
+            html.Progress(id="deepvis-progress", value="0", max="1", className="cl-deepvis-progress"),
+            html.Div(id="deepvis-status", className="cl-caption", role="status"),
+            html.Img(id="deepvis-image", className="cl-deepvis-img", alt="DeepVis image"),
+            dcc.Store(id="deepvis-job"),
+            dcc.Interval(id="deepvis-poll", interval=POLL_MS, disabled=True),
+        ],
+        className="cl-deepvis-section",
+        id="panel-deepvis",
+    )
+
+
+def filter_insights() -> html.Div:
+    """Both sections, for the filter detail view."""
+    return html.Div([attributions_section(), deepvis_section()], className="cl-insights")
+
+
+def job_status_text(job: dict[str, Any]) -> str:
+    status = job.get("status", "")
+    if status == "succeeded":
+        r = job.get("result") or {}
+        return f"Done: objective {r.get('start_value', 0):.3g} at the start noise → {r.get('final_value', 0):.3g}."
+    if status == "failed":
+        return f"Failed: {job.get('error') or 'unknown error'}"
+    if status == "cancelled":
+        return "Cancelled."
+    return job.get("message") or status.capitalize() + "…"

@@ -1,0 +1,93 @@
+"""Filter insights callbacks against the real API app (in-process): maps side by side and a DeepVis job."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from dash import no_update
+
+from dashboard.callbacks import attributions as cb
+from dashboard.callbacks import explore
+from dashboard.components.attributions import METHOD_TITLES, filter_insights
+from dashboard.images import gallery
+from tests.dashboard.test_callbacks import find, texts
+
+
+@pytest.fixture
+def digits_view(api, settings, monkeypatch):
+    """A digits sample, its activations at features.3, selected filter 5."""
+    monkeypatch.setattr(cb, "get_settings", lambda: settings)
+    image_id = next(s.id for s in gallery() if s.group == "digit")
+    acts, err = explore.load_activations(image_id, "digits_cnn", False, "features.3")
+    assert err is None, texts(err)
+    return image_id, acts, {"layer": "features.3", "index": 5}
+
+
+def test_four_maps_side_by_side(digits_view):
+    image_id, acts, selection = digits_view
+    row, err = cb.show_attributions(selection, acts, image_id, "digits_cnn", False, "max")
+    assert err is None, texts(err)
+    imgs = list(find(row, lambda c: getattr(c, "id", "") and str(c.id).startswith("attr-img-")))
+    assert [i.id for i in imgs] == [f"attr-img-{m}" for m in METHOD_TITLES]
+    assert all(i.src.startswith("/api-artifacts/") for i in imgs)
+    assert "class" in texts(row) and "from (" in texts(row)
+
+
+def test_no_selection_shows_nothing_and_bad_state_is_readable(digits_view):
+    image_id, acts, selection = digits_view
+    assert cb.show_attributions(None, acts, image_id, "digits_cnn", False, "max") == (None, None)
+    stale = {"layer": "features.0", "index": 5}  # a selection from another layer
+    assert cb.show_attributions(stale, acts, image_id, "digits_cnn", False, "max") == (None, None)
+    _row, err = cb.show_attributions(selection, acts, image_id, "no_such_model", False, "max")
+    assert "Unknown model" in texts(err)
+
+
+def test_deepvis_runs_with_live_frames_and_cancels(digits_view):
+    _image_id, acts, selection = digits_view
+    store, poll_off, cancel_off, status, _ = cb.start_deepvis(
+        selection, acts, "digits_cnn", False, "deepvis", 24, 0
+    )
+    assert store and not poll_off and not cancel_off and "features.3" in status
+    deadline = time.monotonic() + 60
+    src = None
+    while time.monotonic() < deadline:
+        new_src, progress, status, done, _cancel_off, store = cb.poll_deepvis(store)
+        assert 0.0 <= float(progress) <= 1.0
+        if new_src is not no_update:
+            src = new_src
+        if done:
+            break
+        time.sleep(0.1)
+    assert done and status.startswith("Done"), status
+    assert src and src.startswith("/api-artifacts/") and src.endswith("image.png")
+    # A long run is cancelled from the panel.
+    store, *_ = cb.start_deepvis(selection, acts, "digits_cnn", False, "deepvis", 4000, 1)
+    assert cb.cancel_deepvis(store) == "Cancelling…"
+    while time.monotonic() < deadline:
+        *_, status, done, _c, store = cb.poll_deepvis(store)
+        if done:
+            break
+        time.sleep(0.1)
+    assert status == "Cancelled."
+
+
+def test_deepvis_bad_input_is_readable(digits_view):
+    _image_id, acts, selection = digits_view
+    out = cb.start_deepvis(selection, acts, "digits_cnn", False, "deepvis", 0, 0)
+    assert out[0] is no_update and "steps" in out[3]
+    out = cb.start_deepvis(selection, acts, "digits_cnn", False, "deepvis", "many", 0)
+    assert "whole numbers" in out[3]
+
+
+def test_panel_ids_exist():
+    tree = filter_insights()
+    ids = {c.id for c in find(tree, lambda c: getattr(c, "id", None))}
+    assert {
+        "attr-row",
+        "attr-position",
+        "deepvis-start",
+        "deepvis-cancel",
+        "deepvis-poll",
+        "deepvis-image",
+    } <= ids
