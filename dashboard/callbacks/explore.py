@@ -124,14 +124,18 @@ def on_render_layers(layers_data, layer):
 
 @callback(
     Output("selected-layer", "data", allow_duplicate=True),
-    Input({"type": "layer-item", "layer": ALL}, "n_clicks"),
+    Input("layer-click", "data"),
+    State("layers-data", "data"),
     prevent_initial_call=True,
 )
-def on_pick_layer(_clicks):
-    trigger = ctx.triggered_id
-    if isinstance(trigger, dict) and ctx.triggered[0].get("value"):
-        return trigger["layer"]
-    return no_update
+def on_pick_layer(click, layers_data):
+    return pick_layer((click or {}).get("layer"), layers_data)
+
+
+def pick_layer(layer: str | None, layers_data: dict[str, Any] | None) -> Any:
+    """The clicked layer, if the shown model has it."""
+    names = {x["name"] for x in (layers_data or {}).get("layers", [])}
+    return layer if layer in names else no_update
 
 
 # --- image ---------------------------------------------------------------------------------------------
@@ -311,14 +315,15 @@ def on_render_grid(acts, sort):
 
 def select_filter(
     trigger: Any,
-    clicked: bool,
+    clicked: int | None,
     acts: dict[str, Any] | None,
     current: dict[str, Any] | None,
     sort: str,
     prev_clicks: int = 0,
     next_clicks: int = 0,
 ) -> Any:
-    """The new selection ``{"layer", "index", "prev", "next"}`` (None closes the detail view) after ``trigger``.
+    """The new selection ``{"layer", "index", "prev", "next"}`` (None closes the detail view) after ``trigger``
+    (``clicked`` is the tile index when a tile was clicked).
 
     ``prev``/``next`` remember the buttons' click counts already applied, so the step is the difference:
     quick repeated arrow presses that reach the server with a stale selection still land on the right
@@ -346,14 +351,14 @@ def select_filter(
             else current["index"]
         )
         return {"layer": acts["layer"], "index": index, **seen}
-    if isinstance(trigger, dict) and trigger.get("type") == "filter-tile" and clicked:
-        return {"layer": acts["layer"], "index": int(trigger["index"]), **seen}
+    if trigger == "tile-click" and clicked is not None and 0 <= clicked < len(acts["channels"]):
+        return {"layer": acts["layer"], "index": int(clicked), **seen}
     return no_update
 
 
 @callback(
     Output("selected-filter", "data"),
-    Input({"type": "filter-tile", "index": ALL}, "n_clicks"),
+    Input("tile-click", "data"),
     Input("filter-prev", "n_clicks"),
     Input("filter-next", "n_clicks"),
     Input("filter-close", "n_clicks"),
@@ -362,8 +367,8 @@ def select_filter(
     State("grid-sort", "value"),
     prevent_initial_call=True,
 )
-def on_select_filter(_tiles, prev_clicks, next_clicks, _close, acts, current, sort):
-    clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
+def on_select_filter(tile_click, prev_clicks, next_clicks, _close, acts, current, sort):
+    clicked = (tile_click or {}).get("index")
     return select_filter(ctx.triggered_id, clicked, acts, current, sort, prev_clicks, next_clicks)
 
 

@@ -1,15 +1,20 @@
 """The filter grid: every channel of a layer as a tile cut from the API's mosaic PNG (one request).
 
-Tiles are ``html.Button``s with pattern-matching ids ``{"type": "filter-tile", "index": i}``; each shows
-its part of the mosaic through CSS ``background-position``, so sorting only reorders buttons.
+Each tile is a ``<button data-index=i>`` that shows its part of the mosaic through CSS
+``background-position``, so sorting only reorders buttons. The grid is one component of plain HTML
+(``dcc.Markdown`` with raw HTML, built here from numbers and escaped strings) rather than one Dash
+component per tile with pattern-matching ids: with Lite0's conv_head (1280 channels) per-tile
+components took 13-55 s to appear in the browser, this takes about 1 s (bench/bench_dashboard.py).
+Clicks reach Dash through one delegated listener (assets/explore.js sets the ``tile-click`` store).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from typing import Any, Literal
 
-from dash import html
+from dash import dcc
 
 from dashboard.api_client import browser_url
 
@@ -57,39 +62,6 @@ def tile_style(index: int, grid: dict[str, int], mosaic_src: str, size: int) -> 
     }
 
 
-def filter_tile(channel: dict[str, Any], silent: bool, style: dict[str, str]) -> html.Button:
-    i = channel["index"]
-    title = f"filter {i}: mean {channel['mean']:.3g}, max {channel['max']:.3g}" + (
-        " (silent)" if silent else ""
-    )
-    return html.Button(
-        [html.Span(str(i), className="cl-tile-index"), html.Span("silent", className="cl-tile-silent")]
-        if silent
-        else html.Span(str(i), className="cl-tile-index"),
-        id={"type": "filter-tile", "index": i},
-        className="cl-tile" + (" is-silent" if silent else ""),
-        style=style,
-        title=title,
-        n_clicks=0,
-        **{"data-index": str(i)},
-    )
-
-
-def filter_grid(activations: dict[str, Any], order: Sequence[int]) -> html.Div:
-    """``activations`` is the API's ``POST /activations`` answer."""
-    channels = {c["index"]: c for c in activations["channels"]}
-    silent = set(activations.get("silent_channels", []))
-    grid = activations["mosaic_grid"]
-    src = browser_url(activations["mosaic_url"])
-    size = tile_size(len(channels))
-    return html.Div(
-        [filter_tile(channels[i], i in silent, tile_style(i, grid, src, size)) for i in order],
-        className="cl-grid",
-        id="filter-grid-tiles",
-        **{"data-count": str(len(order)), "data-layer": activations["layer"]},
-    )
-
-
 def grid_summary(activations: dict[str, Any]) -> str:
     n = len(activations["channels"])
     silent = len(activations.get("silent_channels", []))
@@ -98,4 +70,36 @@ def grid_summary(activations: dict[str, Any]) -> str:
     return (
         f"{activations['layer']} ({activations.get('layer_type', '')}) · {n} channels · output {shape} · "
         f"values {lo:.3g}…{hi:.3g} · {silent} silent"
+    )
+
+
+def _css(style: dict[str, str]) -> str:
+    names = {
+        "backgroundImage": "background-image",
+        "backgroundSize": "background-size",
+        "backgroundPosition": "background-position",
+    }
+    return ";".join(f"{names.get(k, k)}:{v}" for k, v in style.items())
+
+
+def filter_grid(activations: dict[str, Any], order: Sequence[int]) -> dcc.Markdown:
+    """Every channel of the API's ``POST /activations`` answer as a tile, in ``order``."""
+    channels = {c["index"]: c for c in activations["channels"]}
+    silent = set(activations.get("silent_channels", []))
+    grid = activations["mosaic_grid"]
+    src = browser_url(activations["mosaic_url"])
+    size = tile_size(len(channels))
+    tiles = []
+    for i in order:
+        c = channels[i]
+        s = i in silent
+        title = f"filter {i}: mean {c['mean']:.3g}, max {c['max']:.3g}" + (" (silent)" if s else "")
+        tiles.append(
+            f'<button class="cl-tile{" is-silent" if s else ""}" data-index="{i}" title="{escape(title)}" '
+            f'style="{escape(_css(tile_style(i, grid, src, size)))}">{i}</button>'
+        )
+    return dcc.Markdown(
+        f'<div id="filter-grid-tiles" class="cl-grid" data-count="{len(order)}" '
+        f'data-layer="{escape(activations["layer"])}">' + "".join(tiles) + "</div>",
+        dangerously_allow_html=True,
     )

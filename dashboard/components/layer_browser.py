@@ -1,4 +1,9 @@
-"""The layer browser: the model's layers grouped by block, each with its output shape."""
+"""The layer browser: the model's layers grouped by block, each with its output shape.
+
+Items carry ``data-layer``; clicks reach Dash through one delegated listener (assets/explore.js sets the
+``layer-click`` store) instead of a pattern-matching input over every item, which kept the browser busy
+for seconds on models with hundreds of layers.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,10 @@ def layer_item(layer: dict[str, Any], group: str, selected: bool) -> html.Button
             html.Span(layer.get("type", ""), className="cl-layer-type"),
             html.Span(shape_text(layer.get("output_shape")), className="cl-layer-shape"),
         ],
-        id={"type": "layer-item", "layer": layer["name"]},
         className=f"cl-layer-item cl-kind-{layer.get('kind', 'other')}"
         + (" is-selected" if selected else ""),
         style={"paddingLeft": f"{6 + 10 * max(0, rel_depth)}px"},
         title=f"{layer['name']} ({layer.get('type', '')}, {layer.get('kind', '')})",
-        n_clicks=0,
         **{"data-layer": layer["name"]},
     )
 

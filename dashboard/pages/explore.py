@@ -31,6 +31,8 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id="selected-filter", data={"layer": state.layer, "index": state.filter}),
             dcc.Store(id="layers-data"),
             dcc.Store(id="activations-data"),
+            dcc.Store(id="layer-click"),  # {"layer", "at"}, set by assets/explore.js on a layer click
+            dcc.Store(id="tile-click"),  # {"index", "at"}, set by assets/explore.js on a tile click
             dcc.Store(id="explore-query"),
             dcc.Store(id="explore-url-synced"),
             html.Div(

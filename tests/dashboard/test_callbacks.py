@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from dash import dcc, html, no_update
@@ -58,6 +59,13 @@ def test_model_card_layers_and_default_layer(api):
     assert cb.show_model("digits_cnn", False, "features.0")[2] == "features.0"
 
 
+def test_picking_a_layer_only_accepts_layers_of_the_shown_model(api):
+    layers_data = cb.show_model("digits_cnn", False, None)[1]
+    assert cb.pick_layer("features.0", layers_data) == "features.0"
+    assert cb.pick_layer("blocks.3", layers_data) is no_update
+    assert cb.pick_layer(None, None) is no_update
+
+
 def test_untrained_model_gets_a_clear_badge_and_unavailable_weights_a_readable_hint(api):
     card, layers_data, _ = cb.show_model("squeezenet1_1", True, None)
     badge = next(find(card, lambda c: getattr(c, "id", None) == "model-weights-badge"))
@@ -95,32 +103,32 @@ def test_activations_grid_and_detail_for_a_digit(api):
     n = acts["shape"][0]
     assert len(acts["channels"]) == n and acts["api_ms"] > 0
     grid, summary, timing = cb.render_grid(acts, "max")
-    tiles = list(find(grid, lambda c: isinstance(getattr(c, "id", None), dict)))
+    tiles = re.findall(r'<button class="cl-tile[^"]*" data-index="(\d+)"', grid.children)
     assert len(tiles) == n
     maxes = {c["index"]: c["max"] for c in acts["channels"]}
-    shown = [t.id["index"] for t in tiles]
+    shown = [int(i) for i in tiles]
     assert [maxes[i] for i in shown] == sorted(maxes.values(), reverse=True)
     assert f"{n} channels" in summary
     assert "activations API call" in texts(timing)
 
-    selection = cb.select_filter({"type": "filter-tile", "index": 2}, True, acts, None, "index", 4, 1)
+    selection = cb.select_filter("tile-click", 2, acts, None, "index", 4, 1)
     assert selection == {"layer": "features.3", "index": 2, "prev": 4, "next": 1}
-    after_next = cb.select_filter("filter-next", True, acts, selection, "index", 4, 2)
+    after_next = cb.select_filter("filter-next", None, acts, selection, "index", 4, 2)
     assert after_next == {"layer": "features.3", "index": 3, "prev": 4, "next": 2}
     # two quick 'prev' presses whose second request still carries the old selection: two steps back
-    assert cb.select_filter("filter-prev", True, acts, after_next, "index", 6, 2)["index"] == 1
-    wrapped = cb.select_filter("filter-prev", True, acts, {"layer": "features.3", "index": 0}, "index", 1, 0)
+    assert cb.select_filter("filter-prev", None, acts, after_next, "index", 6, 2)["index"] == 1
+    wrapped = cb.select_filter("filter-prev", None, acts, {"layer": "features.3", "index": 0}, "index", 1, 0)
     assert wrapped["index"] == n - 1
     by_max = sort_order(acts["channels"], "max")
     stepped = cb.select_filter(
-        "filter-next", True, acts, {"layer": "features.3", "index": by_max[0]}, "max", 0, 1
+        "filter-next", None, acts, {"layer": "features.3", "index": by_max[0]}, "max", 0, 1
     )
     assert stepped["index"] == by_max[1]  # neighbours in the grid's display order
-    assert cb.select_filter("filter-close", True, acts, selection, "index") is None
-    assert cb.select_filter("activations-data", False, acts, selection, "index") is no_update  # kept
+    assert cb.select_filter("filter-close", None, acts, selection, "index") is None
+    assert cb.select_filter("tile-click", n, acts, selection, "index") is no_update  # no such tile
+    assert cb.select_filter("activations-data", None, acts, selection, "index") is no_update  # kept
     assert (
-        cb.select_filter("activations-data", False, acts, {"layer": "features.0", "index": 2}, "index")
-        is None
+        cb.select_filter("activations-data", None, acts, {"layer": "features.0", "index": 2}, "index") is None
     )
 
     layers = cb.show_model("digits_cnn", False, None)[1]

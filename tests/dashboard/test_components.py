@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -147,11 +148,40 @@ def test_grid_has_one_tile_per_channel_in_order_and_marks_silent_filters():
         "mosaic_grid": {"rows": 2, "cols": 2, "tile_h": 4, "tile_w": 4, "pad": 1},
         "mosaic_url": "/api/v1/artifacts/abc/mosaic_per_channel.png",
     }
-    grid = filter_grid(acts, sort_order(CHANNELS, "max"))
-    tiles = grid.children
-    assert [t.id["index"] for t in tiles] == [3, 1, 0, 2]
-    assert ["is-silent" in t.className for t in tiles] == [False, False, False, True]
-    assert all(t.style["backgroundImage"] == "url(/api-artifacts/abc/mosaic_per_channel.png)" for t in tiles)
+    markup = filter_grid(acts, sort_order(CHANNELS, "max"))
+    assert markup.dangerously_allow_html is True
+    tiles = TileParser.parse(markup.children)
+    assert [t["data-index"] for t in tiles] == ["3", "1", "0", "2"]
+    assert ["is-silent" in t["class"] for t in tiles] == [False, False, False, True]
+    assert all("background-image:url(/api-artifacts/abc/mosaic_per_channel.png)" in t["style"] for t in tiles)
+    assert 'data-count="4"' in markup.children and 'data-layer="features.3"' in markup.children
+
+
+def test_grid_markup_escapes_what_comes_from_the_api():
+    acts = {
+        "layer": 'x"><script>alert(1)</script>',
+        "channels": CHANNELS[:1],
+        "silent_channels": [],
+        "mosaic_grid": {"rows": 1, "cols": 1, "tile_h": 4, "tile_w": 4, "pad": 1},
+        "mosaic_url": "/api/v1/artifacts/abc/m.png",
+    }
+    assert "<script>" not in filter_grid(acts, [0]).children
+
+
+class TileParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tiles: list[dict[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "button":
+            self.tiles.append(dict(attrs))
+
+    @classmethod
+    def parse(cls, markup: str) -> list[dict[str, str]]:
+        parser = cls()
+        parser.feed(markup)
+        return parser.tiles
 
 
 def test_gallery_samples_are_real_images():
