@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -276,13 +276,13 @@ def rewritten_rectifiers(model: nn.Module, mode: Mode) -> Iterator[None]:
             yield m.register_forward_hook(make_hook(rect))
 
     for m in inplace_off:  # the rule needs the rectifier's input intact
-        m.inplace = False
+        setattr(m, "inplace", False)  # noqa: B010
     try:
         with hooked(handles), _FunctionalRectifiers(state):
             yield
     finally:
         for m in inplace_off:
-            m.inplace = True
+            setattr(m, "inplace", True)  # noqa: B010
         saved_inputs.clear()
         state.local.depth = 0
 
@@ -363,9 +363,9 @@ def _seed(act: torch.Tensor, target: Target) -> tuple[torch.Tensor, tuple[int, .
             raise InvalidInputError(
                 f"Neuron {target.neuron} is out of range for layer '{target.layer}' with {n} units (0..{n - 1})."
             )
-        idx = np.unravel_index(target.neuron, tuple(act.shape[1:]))
+        idx = tuple(int(i) for i in np.unravel_index(target.neuron, tuple(act.shape[1:])))
         seed[(0, *idx)] = 1.0
-        return seed, tuple(int(i) for i in idx), float(act.detach()[(0, *idx)])
+        return seed, idx, float(act.detach()[(0, *idx)])
     if target.channel is None:
         raise InvalidInputError("A layer target needs a channel or a neuron.")
     _check_channel(act, target.layer, target.channel)
@@ -409,6 +409,10 @@ class Attribution:
     layer_map: np.ndarray | None = None  # Grad-CAM at the layer's own resolution
 
 
+def _rewrite_for(model: nn.Module, method: str) -> AbstractContextManager[None]:
+    return rewritten_rectifiers(model, method) if method in REWRITE_MODES else nullcontext()  # type: ignore[arg-type]
+
+
 def backprop_map(model: nn.Module, x: torch.Tensor, target: Target, method: str) -> Attribution:
     """Project ``target`` back to pixel space with ``method`` in deconvnet, guided_backprop, gradient."""
     if method not in ("deconvnet", "guided_backprop", "gradient"):
@@ -416,12 +420,14 @@ def backprop_map(model: nn.Module, x: torch.Tensor, target: Target, method: str)
     if x.dim() != 4 or x.shape[0] != 1:
         raise InvalidInputError(f"Expected one image as a (1, C, H, W) tensor, got {tuple(x.shape)}.")
     inp = x.detach().clone().requires_grad_(True)
-    rewrite = rewritten_rectifiers(model, method) if method in REWRITE_MODES else _nothing()
+    rewrite = _rewrite_for(model, method)
     with torch.enable_grad(), rewrite:
         if target.kind == "class":
-            logits = model(inp)
-            seed, cls, value = _class_seed(first_tensor(logits), target.class_index)
-            out, pos = first_tensor(logits).reshape(seed.shape), None
+            logits = first_tensor(model(inp))
+            if logits is None:
+                raise InvalidInputError("The model returned no tensor to take a class score from.")
+            seed, cls, value = _class_seed(logits, target.class_index)
+            out, pos = logits.reshape(seed.shape), None
         else:
             assert target.layer is not None
             out, _ = _layer_output(model, target.layer, inp)
@@ -457,7 +463,7 @@ def backprop_top_filters(
     chosen = top_filters(model, x, layer, k)
     batch = x.detach().expand(len(chosen), *x.shape[1:]).clone(memory_format=torch.preserve_format)
     inp = batch.requires_grad_(True)
-    rewrite = rewritten_rectifiers(model, method) if method in REWRITE_MODES else _nothing()
+    rewrite = _rewrite_for(model, method)
     results: list[Attribution] = []
     with torch.enable_grad(), rewrite:
         out, _ = _layer_output(model, layer, inp)
@@ -513,8 +519,3 @@ def attribute(model: nn.Module, x: torch.Tensor, target: Target, method: str) ->
             raise InvalidInputError("Grad-CAM needs a layer.")
         return gradcam(model, x, target.layer, target.class_index)
     return backprop_map(model, x, target, method)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield

@@ -119,7 +119,8 @@ def preset_config(name: str, image_size: tuple[int, int], **overrides: Any) -> R
         raise InvalidInputError(f"Unknown knob(s) {', '.join(sorted(unknown))}; known: {', '.join(KNOBS)}.")
     t = overrides.pop("transforms", None)
     if isinstance(t, dict):
-        t = replace(cfg.transforms, **{k: tuple(v) if k == "scales" else v for k, v in t.items()})
+        values: dict[str, Any] = {k: tuple(v) if k == "scales" else v for k, v in t.items()}
+        t = replace(cfg.transforms, **values)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if t is not None:
         cfg = replace(cfg, transforms=t)
