@@ -7,6 +7,8 @@ import re
 import httpx
 import pytest
 
+from dashboard.images import sample_png
+
 pytestmark = pytest.mark.e2e
 
 CAT_CLASSES = {"tiger cat", "tabby", "Egyptian cat"}
@@ -44,7 +46,7 @@ def test_pick_a_layer_and_the_grid_shows_every_channel(explore):
     explore.open("/?model=efficientnet_lite0&image=sample:coffee")
     wait_ready(explore)
     assert explore.page.wait_for_selector("#top1-label").inner_text() == "espresso"
-    layer = "blocks.1.0.conv_pw"
+    layer = "blocks.1.0.bn2.act"  # a ReLU6 whose silent filters the grid must mark
     explore.page.click("summary:has-text('blocks.1')")
     explore.page.click(f"[data-layer='{layer}']")
     grid = explore.page.wait_for_selector(f"#filter-grid-tiles[data-layer='{layer}']")
@@ -53,12 +55,28 @@ def test_pick_a_layer_and_the_grid_shows_every_channel(explore):
     assert explore.page.locator("#filter-grid-tiles .cl-tile").count() == expected
     assert grid.get_attribute("data-count") == str(expected)
     explore.page.wait_for_function(f"location.search.includes('layer={layer}')")
-    # sorting by max activation reorders the same tiles
+    # silent filters are the API's, marked in the grid
+    acts = httpx.post(
+        f"{explore.api_url}/api/v1/models/efficientnet_lite0/activations",
+        files={"image": ("coffee.png", sample_png("coffee"))},
+        data={"layer": layer},
+        timeout=60,
+    ).json()
+    assert acts["silent_channels"], "this layer should have silent filters on this photo"
+    marked = explore.page.eval_on_selector_all(
+        "#filter-grid-tiles .cl-tile.is-silent", "els => els.map(e => Number(e.dataset.index))"
+    )
+    assert sorted(marked) == sorted(acts["silent_channels"])
+    # sorting by max activation reorders the same tiles: strongest first, silent ones last
     explore.page.click("#grid-sort >> text=max activation")
     explore.page.wait_for_function(
         "document.querySelector('#filter-grid-tiles .cl-tile').dataset.index !== '0'"
     )
-    assert explore.page.locator("#filter-grid-tiles .cl-tile").count() == expected
+    order = explore.page.eval_on_selector_all(
+        "#filter-grid-tiles .cl-tile", "els => els.map(e => Number(e.dataset.index))"
+    )
+    by_max = sorted(acts["channels"], key=lambda c: (-c["max"], c["index"]))
+    assert order == [c["index"] for c in by_max]
     explore.screenshot("explore-grid-sorted", readme=True)
     explore.assert_clean()
 
