@@ -14,7 +14,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from server import __version__
 from server.api.auth import TokenAuthMiddleware
 from server.api.errors import install_error_handlers
-from server.api.routers import artifacts, attributions, datasets, health, jobs, models, optvis, projections
+from server.api.routers import (
+    artifacts,
+    attributions,
+    audits,
+    checkpoints,
+    datasets,
+    health,
+    jobs,
+    models,
+    optvis,
+    projections,
+)
 from server.artifacts import ArtifactStore
 from server.config import Settings, get_settings
 from server.explore import ExploreService
@@ -33,6 +44,8 @@ ROUTERS: list[Any] = [
     optvis.router,
     datasets.router,
     projections.router,
+    audits.router,
+    checkpoints.router,
 ]
 
 

@@ -2,7 +2,7 @@
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ("deepvis", "projections")
+TASK_MODULES: tuple[str, ...] = ("deepvis", "projections", "audits")
 
 
 def register_all() -> None:

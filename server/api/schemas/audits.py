@@ -1,0 +1,45 @@
+"""Request schemas of the audit and checkpoint resources (results come back through /api/v1/jobs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class AuditIn(BaseModel):
+    model: str = Field(description="Zoo model id, e.g. digits_cnn or efficientnet_lite0.")
+    dataset: str = Field(description="Dataset id, e.g. the built-in 'digits'.")
+    untrained: bool = Field(
+        False, description="Audit the architecture with random weights (explicit opt-in)."
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Overrides of the default thresholds, each in [0, 1] (docs/AUDIT.md).",
+    )
+    max_images: int | None = Field(None, description="Audit an even spread of at most this many images.")
+    batch_size: int = 64
+    what_if: bool = Field(
+        False, description="Zero the flagged filters and report the accuracy change (labelled data)."
+    )
+    what_if_kinds: list[Literal["dead", "saturated", "low_variance", "redundant"]] = ["dead", "redundant"]
+    fail_on: str | None = Field(
+        None, description="Gates such as 'dead>5%, redundant>=3'; reported in the result."
+    )
+
+
+class CheckpointRefIn(BaseModel):
+    model: str
+    checkpoint: str | None = Field(
+        None, description="A file of models/<model>/ by name or stem; none: the zoo weights."
+    )
+    untrained: bool = False
+
+
+class CheckpointCompareIn(BaseModel):
+    model: str | None = Field(None, description="The model of checkpoints given by name.")
+    checkpoints: list[str | CheckpointRefIn] = Field(
+        description="Two or more checkpoints, compared in order (names of files in models/<model>/ or refs).",
+        min_length=2,
+    )
+    thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. {'unchanged_update': 1e-6}.")

@@ -1,0 +1,142 @@
+"""The ``convlens`` command (also ``python -m server.cli``).
+
+    convlens audit --model digits_cnn --dataset digits --fail-on 'dead>5%'
+    convlens compare --model digits_cnn epoch_01 epoch_03 epoch_10 epoch_30
+
+``audit`` prints a readable summary and exits 0 when every gate passes, 1 when a gate fails and
+2 on bad input (an unknown model, a threshold outside [0, 1], an unreadable gate...), so that CI
+can fail a build on a neuron audit. Reports can be written with ``--json`` and ``--html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.errors import ConvLensError, InvalidInputError
+
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"write NAME=VALUE, e.g. dead_share=0.01 (got '{text}')")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number (in '{text}')") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convlens", description="ConvLens from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    audit = sub.add_parser("audit", help="audit the neurons of a model on a dataset (CI gate with --fail-on)")
+    audit.add_argument("--model", required=True, help="zoo model id, e.g. digits_cnn or efficientnet_lite0")
+    audit.add_argument("--dataset", required=True, help="dataset id, e.g. the built-in 'digits'")
+    audit.add_argument("--fail-on", default=None, help="gates, e.g. 'dead>5%%' or 'dead>5%%,redundant>=3'")
+    audit.add_argument(
+        "--threshold",
+        action="append",
+        type=_threshold,
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a default threshold (repeatable), e.g. --threshold dead_share=0.01",
+    )
+    audit.add_argument(
+        "--max-images", type=int, default=None, help="audit an even spread of this many images"
+    )
+    audit.add_argument("--batch-size", type=int, default=64)
+    audit.add_argument(
+        "--what-if", action="store_true", help="zero the flagged filters and report the accuracy change"
+    )
+    audit.add_argument("--untrained", action="store_true", help="audit random weights (explicit opt-in)")
+    audit.add_argument("--json", type=Path, default=None, help="write the JSON report here")
+    audit.add_argument("--html", type=Path, default=None, help="write the HTML report here")
+
+    compare = sub.add_parser(
+        "compare", help="compare checkpoints of one model (weight updates between snapshots)"
+    )
+    compare.add_argument("--model", required=True)
+    compare.add_argument("checkpoints", nargs="+", help="names of files in models/<model>/, in order")
+    compare.add_argument("--json", type=Path, default=None)
+    return parser
+
+
+def run_audit_command(args: argparse.Namespace, out: Any) -> int:
+    from server.audit_report import render_html, render_json, summary_text
+    from server.config import get_settings
+    from server.tasks.audits import AuditRequest, run_audit, zoo_for
+
+    req = AuditRequest(
+        model=args.model,
+        dataset=args.dataset,
+        untrained=args.untrained,
+        thresholds=dict(args.threshold),
+        max_images=args.max_images,
+        batch_size=args.batch_size,
+        what_if=args.what_if,
+        fail_on=args.fail_on,
+    )
+    req.validate()  # bad thresholds or gates fail before anything is loaded
+    settings = get_settings()
+    report = run_audit(req, settings, zoo_for(settings))
+    print(summary_text(report), file=out)
+    if args.json:
+        args.json.write_text(render_json(report))
+        print(f"JSON report: {args.json}", file=out)
+    if args.html:
+        args.html.write_text(render_html(report))
+        print(f"HTML report: {args.html}", file=out)
+    failed = [g for g in report["gates"] or [] if g["failed"]]
+    if failed:
+        print(f"FAILED: {', '.join(g['gate'] for g in failed)}", file=out)
+        return EXIT_GATE_FAILED
+    return EXIT_OK
+
+
+def run_compare_command(args: argparse.Namespace, out: Any) -> int:
+    from server.config import get_settings
+    from server.tasks.audits import run_checkpoint_comparison, zoo_for
+
+    settings = get_settings()
+    result = run_checkpoint_comparison(
+        {"model": args.model, "checkpoints": args.checkpoints}, settings, zoo_for(settings)
+    )
+    for c in result["comparisons"]:
+        rate = c["relative_update_per_epoch"]
+        per_epoch = f", {rate:.4f} per epoch" if rate is not None else ""
+        print(
+            f"{c['a']} -> {c['b']}: relative update {c['relative_update']:.4f}{per_epoch}; "
+            f"{c['unchanged_filters']} filters never changed",
+            file=out,
+        )
+        for layer in c["layers"]:
+            print(
+                f"    {layer['layer']:<28} {layer['relative_update']:.4f}  unchanged {len(layer['unchanged'])}",
+                file=out,
+            )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None, out: Any = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "audit":
+            return run_audit_command(args, out)
+        return run_compare_command(args, out)
+    except ConvLensError as exc:
+        kind = "bad input" if isinstance(exc, InvalidInputError) else type(exc).__name__
+        print(f"convlens: {kind}: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
