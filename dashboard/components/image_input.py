@@ -39,7 +39,11 @@ def image_input(samples: Sequence[Sample]) -> html.Div:
                 className="cl-upload",
                 multiple=False,
             ),
-            html.Div(id="upload-status", className="cl-upload-status", **{"aria-live": "polite"}),
+            dcc.Loading(  # the upload is checked by the API before it is used
+                html.Div(id="upload-status", className="cl-upload-status", **{"aria-live": "polite"}),
+                type="dot",
+                delay_show=150,
+            ),
             html.Div("Photos", className="cl-gallery-label"),
             html.Div([gallery_button(s) for s in photos], className="cl-gallery", id="gallery-photos"),
             html.Div("Digits (for digits_cnn)", className="cl-gallery-label"),

@@ -131,9 +131,11 @@ def layout(**query: Any) -> html.Div:
                                 className="cl-grid-controls",
                             ),
                             html.Div(id="grid-summary", className="cl-caption"),
-                            html.Div(id="grid-error"),
-                            dcc.Loading(
-                                html.Div(id="filter-grid", className="cl-grid-box"),
+                            dcc.Loading(  # spins while the activations are computed and the grid drawn
+                                [
+                                    html.Div(id="grid-error"),
+                                    html.Div(id="filter-grid", className="cl-grid-box"),
+                                ],
                                 type="default",
                                 delay_show=150,
                                 overlay_style={"visibility": "visible", "opacity": 0.4},

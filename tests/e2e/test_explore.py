@@ -159,3 +159,29 @@ def test_untrained_weights_carry_a_clear_badge(explore):
     assert "meaningless" in explore.page.inner_text("#predictions-graph")
     explore.screenshot("explore-untrained")
     explore.assert_clean()
+
+
+def test_an_unreachable_api_gives_a_readable_message_not_a_blank_page(browser, e2e_dir):
+    """A dashboard whose API is down still renders, and says what is wrong."""
+    from tests.e2e.browser import VIEWPORT, ConsoleLog
+    from tests.processes import free_port, server_process
+
+    port, dead = free_port(), free_port()
+    env = {
+        "CONVLENS_API_URL": f"http://127.0.0.1:{dead}",
+        "CONVLENS_DASHBOARD_PORT": str(port),
+        "CONVLENS_DATA_DIR": str(e2e_dir / "data-no-api"),
+    }
+    url = f"http://127.0.0.1:{port}"
+    with server_process("dashboard", env, f"{url}/", e2e_dir / "logs" / f"dashboard-no-api-{port}.log"):
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        console = ConsoleLog()
+        console.attach(page)
+        try:
+            page.goto(f"{url}/?image=sample:chelsea")
+            alert = page.wait_for_selector("#model-error [role=alert]", timeout=30_000)
+            assert "Cannot reach the ConvLens API" in alert.inner_text()
+            assert page.locator(".cl-topbar").is_visible() and page.locator("#panel-image").is_visible()
+        finally:
+            page.context.close()
+    assert console.errors == []
