@@ -266,10 +266,14 @@ class ApiClient:
         return self._json("POST", f"{API}/datasets", data=data, files=files, timer=timer)
 
     def dataset_thumbnail(self, dataset: str, index: int, timer: CallTimer | None = None) -> bytes:
-        return self.request("GET", f"{API}/datasets/{quote(dataset)}/thumbnails/{int(index)}", timer=timer).content
+        return self.request(
+            "GET", f"{API}/datasets/{quote(dataset)}/thumbnails/{int(index)}", timer=timer
+        ).content
 
     def dataset_image(self, dataset: str, index: int, timer: CallTimer | None = None) -> bytes:
-        return self.request("GET", f"{API}/datasets/{quote(dataset)}/images/{int(index)}", timer=timer).content
+        return self.request(
+            "GET", f"{API}/datasets/{quote(dataset)}/images/{int(index)}", timer=timer
+        ).content
 
     def projection_methods(self, timer: CallTimer | None = None) -> dict[str, list[dict[str, Any]]]:
         return self._json("GET", f"{API}/projections/methods", timer=timer)
@@ -277,15 +281,22 @@ class ApiClient:
     def start_projection(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
         return self._json("POST", f"{API}/projections", json=body, timer=timer)
 
-    def steer_projection(self, job_id: str, values: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+    def steer_projection(
+        self, job_id: str, values: dict[str, Any], timer: CallTimer | None = None
+    ) -> dict[str, Any]:
         return self._json("PATCH", f"{API}/projections/{quote(job_id)}", json=values, timer=timer)
 
     def projection_points(self, job_id: str, timer: CallTimer | None = None) -> dict[str, Any]:
         return self._json("GET", f"{API}/projections/{quote(job_id)}/points", timer=timer)
 
-    def projection_activation(self, job_id: str, channel: int, timer: CallTimer | None = None) -> dict[str, Any]:
+    def projection_activation(
+        self, job_id: str, channel: int, timer: CallTimer | None = None
+    ) -> dict[str, Any]:
         return self._json(
-            "GET", f"{API}/projections/{quote(job_id)}/activation", params={"channel": int(channel)}, timer=timer
+            "GET",
+            f"{API}/projections/{quote(job_id)}/activation",
+            params={"channel": int(channel)},
+            timer=timer,
         )
 
     def projection_csv(self, job_id: str, timer: CallTimer | None = None) -> str:
