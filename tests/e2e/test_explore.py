@@ -102,6 +102,12 @@ def test_click_a_tile_and_the_detail_view_opens_and_arrow_keys_step(explore):
     explore.page.keyboard.press("ArrowLeft")
     explore.page.keyboard.press("ArrowLeft")
     explore.page.wait_for_function("document.getElementById('detail-index').innerText === '6'")
+    # the opacity slider fades the map over the input image
+    explore.page.fill("#detail-opacity input[type=number]", "0.2")
+    explore.page.keyboard.press("Tab")
+    explore.page.wait_for_function(
+        "getComputedStyle(document.getElementById('detail-map')).opacity === '0.2'"
+    )
     explore.page.keyboard.press("Escape")
     explore.page.wait_for_selector("#filter-detail", state="hidden")
     explore.page.wait_for_function("!location.search.includes('filter=')")
