@@ -119,12 +119,24 @@ class Worker:
 
 
 def start_worker(
-    redis_url: str, data_dir: Path, name: str, log: Path, timeout: float = 120.0, **env: str
+    redis_url: str,
+    data_dir: Path,
+    name: str,
+    log: Path,
+    timeout: float = 120.0,
+    *,
+    exact_cmd: bool = False,
+    **env: str,
 ) -> Worker:
-    """Start the worker image's CMD and wait until it answers a ping over the broker."""
+    """Start the worker image's CMD and wait until it answers a ping over the broker.
+
+    The node is called ``<name>@<host>``; with ``exact_cmd`` the CMD runs unchanged, so the node has
+    Celery's default name ``celery@<host>`` (as in a container) and ``name`` must be "celery".
+    """
     from server.jobs_redis import make_celery
 
-    cmd = [*stage_cmd("worker"), "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]
+    extra = [] if exact_cmd else ["--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]
+    cmd = [*stage_cmd("worker"), *extra]
     proc = subprocess.Popen(
         cmd,
         cwd=REPO_ROOT,

@@ -10,6 +10,7 @@ import pytest
 
 from server.jobs import TASKS, JobManager, JobState, task
 from server.jobs_redis import RedisJobStore, run_queued_job
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -89,14 +90,14 @@ def test_list_is_ordered_by_creation_and_forgets_expired_jobs(store):
 
 def test_a_running_job_whose_worker_stops_beating_becomes_failed_with_a_clear_message(store):
     st = new_job(store)
-    store.beat(st.id, "w1@box", alive_for=0.4)
+    store.beat(st.id, "w1@box", alive_for=1.5)
     store.update(st.id, status="running", worker="w1@box")
     assert store.get(st.id).status == "running"
-    time.sleep(0.25)
-    store.beat(st.id, "w1@box", alive_for=0.4)  # still alive
-    time.sleep(0.25)
+    time.sleep(0.8)
+    store.beat(st.id, "w1@box", alive_for=1.5)  # still alive
+    time.sleep(0.8)
     assert store.get(st.id).status == "running"
-    time.sleep(0.4)  # no beat for longer than alive_for
+    time.sleep(1.8)  # no beat for longer than alive_for
     lost = store.get(st.id)
     assert lost.status == "failed"
     assert "w1@box" in lost.error and "heartbeat" in lost.error and "Submit the job again" in lost.error
@@ -112,16 +113,21 @@ def test_finished_jobs_are_never_marked_lost(store):
 
 @pytest.fixture
 def demo_task():
-    """A task of this test process, to drive run_job through the real Redis store."""
+    """A task of this test process, to drive run_job through the real Redis store: it reports a frame
+    per step and stops three steps after a learning rate arrives (or after ``steps``)."""
 
     @task("redis_store_demo")
     def demo(ctx, params):
-        lr = None
+        lr, stop_at, i = None, params["steps"], 0
         for i in range(params["steps"]):
             lr = ctx.control().get("learning_rate", lr)
+            if lr is not None and stop_at == params["steps"]:
+                stop_at = i + 3
             ctx.report((i + 1) / params["steps"], f"step {i + 1}", frame={"i": i, "lr": lr}, force=True)
+            if i + 1 >= stop_at:
+                break
             time.sleep(params["sleep"])
-        return {"steps": params["steps"], "last_lr": lr}
+        return {"steps": i + 1, "last_lr": lr}
 
     yield "redis_store_demo"
     TASKS.pop("redis_store_demo")
@@ -129,25 +135,25 @@ def demo_task():
 
 def test_run_job_on_the_redis_store_streams_frames_reads_controls_and_cancels(store, demo_task):
     jobs = JobManager(store, runner=_ThreadStart())
-    st = jobs.submit(demo_task, {"steps": 40, "sleep": 0.02})
+    st = jobs.submit(demo_task, {"steps": 3000, "sleep": 0.01})
     seen = set()
-    deadline = time.monotonic() + 20
-    while (cur := jobs.get(st.id)).status in ("queued", "running") and time.monotonic() < deadline:
-        if cur.frame is not None:
-            seen.add(cur.frame_index)
-            if cur.frame_index > 5:
-                jobs.send_control(st.id, {"learning_rate": 500})
-        time.sleep(0.01)
-    done = jobs.get(st.id)
+    while (cur := jobs.get(st.id)).frame_index < 5:
+        assert cur.status in ("queued", "running"), cur
+        seen.add(cur.frame_index)
+        time.sleep(0.005)
+    jobs.send_control(st.id, {"learning_rate": 500})
+    done = jobs.wait(st.id, timeout=30)
     assert done.status == "succeeded", done.error
-    assert done.result == {"steps": 40, "last_lr": 500}
-    assert len(seen) > 3 and done.frame_index == 40
+    assert done.result["last_lr"] == 500
+    assert done.frame_index == done.result["steps"] < 3000  # it stopped because the control arrived
+    assert done.frame == {"i": done.result["steps"] - 1, "lr": 500}
+    assert len(seen) > 1  # intermediate frames were visible while it ran
 
-    slow = jobs.submit(demo_task, {"steps": 1000, "sleep": 0.01})
-    while jobs.get(slow.id).frame_index < 3:
-        time.sleep(0.01)
+    slow = jobs.submit(demo_task, {"steps": 3000, "sleep": 0.01})
+    wait_for(lambda: jobs.get(slow.id).frame_index >= 3, timeout=30)
     jobs.cancel(slow.id)
-    assert jobs.wait(slow.id, timeout=10).status == "cancelled"
+    cancelled = jobs.wait(slow.id, timeout=30)
+    assert cancelled.status == "cancelled" and cancelled.frame_index < 3000
 
 
 class _ThreadStart:

@@ -8,6 +8,7 @@ mid-job turns the job into a clear failed state; a worker started later picks up
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sklearn.datasets import load_digits
 from server.api.app import create_app
 from server.config import REPO_ROOT, Settings
 from tests.conftest import encode, wait_for
+from tests.deploy.images import compose_config
+from tests.integration.services import start_worker, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -159,3 +162,23 @@ def test_killed_worker_fails_the_job_clearly_and_a_restarted_worker_takes_new_jo
     assert done["worker"].startswith("w2@")
     assert len(done["result"]["coords"]) == N_POINTS and frames
     assert job(api, long_job)["status"] == "failed"  # the lost job stays failed, it is not re-run
+
+
+def test_the_compose_worker_healthcheck_answers_only_while_the_worker_runs(redis_server, tmp_path):
+    """The worker image's CMD, unchanged, and the compose healthcheck command, with the same environment."""
+    env = worker_env(redis_server.url, tmp_path / "data")
+    test = compose_config("scale")["services"]["worker"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+
+    def probe() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(test[1:], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+    worker = start_worker(redis_server.url, tmp_path / "data", "celery", tmp_path / "w.log", exact_cmd=True)
+    try:
+        done = probe()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "worker: healthy" in done.stdout
+    finally:
+        worker.stop()
+    done = probe()
+    assert done.returncode == 1 and "worker: unhealthy" in done.stdout
