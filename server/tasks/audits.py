@@ -332,6 +332,24 @@ def load_checkpoint(ref: CheckpointRef, settings: Settings, zoo: ZooManager) -> 
     return read_state_dict(path)
 
 
+def definition_order(model_id: str, state: dict[str, torch.Tensor]) -> list[str]:
+    """``state``'s keys in the model's definition order (safetensors files keep them sorted by name)."""
+    from server.zoo.registry import get_spec
+
+    try:
+        with torch.device("meta"):
+            own = list(get_spec(model_id).build().state_dict())
+    except Exception:  # an architecture that cannot be built on the meta device: keep natural order
+        own = []
+    known = [k for k in own if k in state]
+    rest = sorted((k for k in state if k not in set(known)), key=_natural)
+    return known + rest
+
+
+def _natural(key: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
+
+
 def checkpoint_refs(params: dict[str, Any]) -> list[CheckpointRef]:
     refs = []
     for item in params.get("checkpoints") or []:
@@ -361,6 +379,8 @@ def run_checkpoint_comparison(
         states.append((ref.label, load_checkpoint(ref, settings, zoo)))
     for (na, sa), (nb, sb) in itertools.pairwise(states):
         check_same_architecture(sa, sb, (na, nb))
+    order = definition_order(refs[0].model, states[0][1])
+    states = [(name, {k: state[k] for k in order}) for name, state in states]
     progress(0.8, "comparing")
     series = compare_series(states, thresholds.unchanged_update)
     return {

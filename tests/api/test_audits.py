@@ -32,7 +32,7 @@ def api(tmp_path_factory) -> Iterator:
         yield client
 
 
-def finished(api, job_id: str, timeout: float = 120.0) -> dict:
+def finished(api, job_id: str, timeout: float = 300.0) -> dict:
     def poll():
         state = api.get(f"/api/v1/jobs/{job_id}").json()
         return state if state["status"] in ("succeeded", "failed", "cancelled") else None
