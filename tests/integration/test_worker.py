@@ -105,7 +105,7 @@ def test_tsne_job_runs_on_the_worker_streams_frames_and_takes_live_changes(
 ):
     w1 = workers(redis_server.url, data_dir, "w1")
     job_id = start_tsne(
-        api, "digits240", perplexity=15, early_exaggeration_iter=60, n_iter=600, frame_every=5, seed=1
+        api, "digits240", perplexity=15, early_exaggeration_iter=60, n_iter=1500, frame_every=5, seed=1
     )
     first = wait_for(lambda: (j := job(api, job_id))["frame"] and j, timeout=120)
     assert first["status"] == "running"
