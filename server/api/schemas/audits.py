@@ -26,6 +26,9 @@ class AuditIn(BaseModel):
     fail_on: str | None = Field(
         None, description="Gates such as 'dead>5%, redundant>=3'; reported in the result."
     )
+    positions_per_image: int = Field(
+        4, description="Positions per image sampled for the filter correlations."
+    )
 
 
 class CheckpointRefIn(BaseModel):
