@@ -20,6 +20,42 @@ dash.register_page(__name__, path="/", name="Explore", title="ConvLens · Explor
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
+def predictions_panel() -> html.Section:
+    """The input as the model sees it, the top-1 class and the top-5 bar chart, side by side."""
+    return panel(
+        "Predictions",
+        dcc.Loading(
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Img(id="input-preview", className="cl-input-preview", alt=""),
+                            html.Div(
+                                [
+                                    html.Div(id="top1", className="cl-top1"),
+                                    html.Div(id="input-caption", className="cl-caption"),
+                                    html.Div(id="predictions-error"),
+                                ]
+                            ),
+                        ],
+                        className="cl-input-box",
+                    ),
+                    dcc.Graph(
+                        id="predictions-graph",
+                        figure=message_figure("Pick a sample or drop an image.", height=120),
+                        config=GRAPH_CONFIG,
+                        className="cl-predictions-graph",
+                    ),
+                ],
+                className="cl-predictions",
+            ),
+            type="dot",
+            delay_show=200,
+        ),
+        panel_id="panel-predictions",
+    )
+
+
 def layout(**query: Any) -> html.Div:
     """Query parameters (model, image, layer, filter, untrained) restore a copied view."""
     state = ExploreState.from_query(query)
@@ -65,38 +101,6 @@ def layout(**query: Any) -> html.Div:
                         ),
                         panel_id="panel-image",
                     ),
-                    panel(
-                        "Predictions",
-                        dcc.Loading(
-                            html.Div(
-                                [
-                                    html.Div(
-                                        [
-                                            html.Img(
-                                                id="input-preview", className="cl-input-preview", alt=""
-                                            ),
-                                            html.Div(
-                                                [
-                                                    html.Div(id="top1", className="cl-top1"),
-                                                    html.Div(id="input-caption", className="cl-caption"),
-                                                ]
-                                            ),
-                                        ],
-                                        className="cl-input-box",
-                                    ),
-                                    html.Div(id="predictions-error"),
-                                    dcc.Graph(
-                                        id="predictions-graph",
-                                        figure=message_figure("Pick a sample or drop an image.", height=120),
-                                        config=GRAPH_CONFIG,
-                                    ),
-                                ]
-                            ),
-                            type="dot",
-                            delay_show=200,
-                        ),
-                        panel_id="panel-predictions",
-                    ),
                 ],
                 className="cl-col cl-col-left",
             ),
@@ -109,42 +113,48 @@ def layout(**query: Any) -> html.Div:
                 className="cl-col cl-col-layers",
             ),
             html.Div(
-                panel(
-                    "Filters",
-                    html.Div(
-                        [
-                            html.Div(
-                                [
-                                    html.Label("Sort by", htmlFor="grid-sort", className="cl-label"),
-                                    dcc.RadioItems(
-                                        id="grid-sort",
-                                        options=SORT_OPTIONS,
-                                        value="index",
-                                        inline=True,
-                                        className="cl-radio",
-                                    ),
-                                    html.Span(
-                                        [html.Span(className="cl-legend-silent"), "silent: never above 0"],
-                                        className="cl-legend",
-                                    ),
-                                ],
-                                className="cl-grid-controls",
-                            ),
-                            html.Div(id="grid-summary", className="cl-caption"),
-                            dcc.Loading(  # spins while the activations are computed and the grid drawn
-                                [
-                                    html.Div(id="grid-error"),
-                                    html.Div(id="filter-grid", className="cl-grid-box"),
-                                ],
-                                type="default",
-                                delay_show=150,
-                                overlay_style={"visibility": "visible", "opacity": 0.4},
-                            ),
-                            html.Div(id="grid-timing", className="cl-timing"),
-                        ]
+                [
+                    predictions_panel(),
+                    panel(
+                        "Filters",
+                        html.Div(
+                            [
+                                html.Div(
+                                    [
+                                        html.Label("Sort by", htmlFor="grid-sort", className="cl-label"),
+                                        dcc.RadioItems(
+                                            id="grid-sort",
+                                            options=SORT_OPTIONS,
+                                            value="index",
+                                            inline=True,
+                                            className="cl-radio",
+                                        ),
+                                        html.Span(
+                                            [
+                                                html.Span(className="cl-legend-silent"),
+                                                "silent: never above 0",
+                                            ],
+                                            className="cl-legend",
+                                        ),
+                                    ],
+                                    className="cl-grid-controls",
+                                ),
+                                html.Div(id="grid-summary", className="cl-caption"),
+                                dcc.Loading(  # spins while the activations are computed and the grid drawn
+                                    [
+                                        html.Div(id="grid-error"),
+                                        html.Div(id="filter-grid", className="cl-grid-box"),
+                                    ],
+                                    type="default",
+                                    delay_show=150,
+                                    overlay_style={"visibility": "visible", "opacity": 0.4},
+                                ),
+                                html.Div(id="grid-timing", className="cl-timing"),
+                            ]
+                        ),
+                        panel_id="panel-filters",
                     ),
-                    panel_id="panel-filters",
-                ),
+                ],
                 className="cl-col cl-col-main",
             ),
             detail_panel(),
