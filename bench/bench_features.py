@@ -56,7 +56,7 @@ def main() -> None:
         "ours bn2 (last)": lambda: extract_features(model, "bn2", batches, "mean"),
         "naive blocks.3": naive_mid,
     }
-    medians = interleaved_medians(variants, repeats=5, warmup=1)
+    medians = interleaved_medians(variants, repeats=9, warmup=1)
     base = medians["plain forward"]
     for name, sec in medians.items():
         print(f"{name:22s} {n / sec:8.1f} img/s   ratio vs plain forward: {base / sec:5.2f}x")
