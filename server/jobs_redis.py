@@ -15,14 +15,17 @@ no synchronised clocks.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
+from server.errors import ConvLensError
 from server.jobs import JobState, run_job
 
 if TYPE_CHECKING:
@@ -48,6 +51,29 @@ return 1
 """
 
 _FIELDS = tuple(JobState.__dataclass_fields__)
+
+
+class JobBackendUnavailableError(ConvLensError):
+    """Redis, which holds the jobs and queues them for the workers, cannot be reached."""
+
+    status_code = 503
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _redis_errors_as_unavailable(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(self: RedisJobStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise JobBackendUnavailableError(
+                f"The job store (Redis at {self.where}) cannot be reached: {str(exc).rstrip('.')}. "
+                "Is Redis running and CONVLENS_REDIS_URL right?"
+            ) from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _key(job_id: str) -> str:
@@ -77,6 +103,10 @@ class RedisJobStore:
     def __init__(self, client: redis.Redis, ttl: int = 24 * 3600) -> None:
         self.r = client
         self.ttl = int(ttl)
+        kw = client.connection_pool.connection_kwargs
+        self.where = (
+            f"{kw.get('host', kw.get('path', '?'))}:{kw.get('port', '')}/{kw.get('db', 0)}"  # no password
+        )
         self._fail_lost = self.r.register_script(_FAIL_LOST)
 
     @classmethod
@@ -84,6 +114,7 @@ class RedisJobStore:
         return cls(redis.Redis.from_url(url, health_check_interval=30), ttl=ttl)
 
     # -- the JobStore protocol -------------------------------------------------------------
+    @_redis_errors_as_unavailable
     def create(self, state: JobState) -> None:
         key = _key(state.id)
         with self.r.pipeline() as p:
@@ -92,6 +123,7 @@ class RedisJobStore:
             p.zadd(INDEX, {state.id: state.created})
             p.execute()
 
+    @_redis_errors_as_unavailable
     def get(self, job_id: str) -> JobState | None:
         raw = self.r.hgetall(_key(job_id))
         if not raw:
@@ -101,6 +133,7 @@ class RedisJobStore:
             return self._decode(self.r.hgetall(_key(job_id)))
         return state
 
+    @_redis_errors_as_unavailable
     def update(self, job_id: str, **fields: Any) -> None:
         key = _key(job_id)
         fields["updated"] = time.time()
@@ -118,12 +151,15 @@ class RedisJobStore:
                 p.set(CACHE_PREFIX + ck, job_id, ex=self.ttl)
             p.execute()
 
+    @_redis_errors_as_unavailable
     def request_cancel(self, job_id: str) -> None:
         self.r.set(_key(job_id) + ":cancel", "1", ex=self.ttl)
 
+    @_redis_errors_as_unavailable
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self.r.exists(_key(job_id) + ":cancel"))
 
+    @_redis_errors_as_unavailable
     def set_control(self, job_id: str, values: dict[str, Any]) -> None:
         key = _key(job_id) + ":control"
         with self.r.pipeline() as p:
@@ -131,10 +167,12 @@ class RedisJobStore:
             p.expire(key, self.ttl)
             p.execute()
 
+    @_redis_errors_as_unavailable
     def get_control(self, job_id: str) -> dict[str, Any]:
         raw = self.r.hgetall(_key(job_id) + ":control")
         return {k.decode(): json.loads(v) for k, v in raw.items()}
 
+    @_redis_errors_as_unavailable
     def find_cached(self, cache_key: str) -> JobState | None:
         job_id = self.r.get(CACHE_PREFIX + cache_key)
         if job_id is None:
@@ -142,6 +180,7 @@ class RedisJobStore:
         st = self.get(job_id.decode())
         return st if st is not None and st.status == "succeeded" else None
 
+    @_redis_errors_as_unavailable
     def list(self) -> list[JobState]:
         ids = [i.decode() for i in self.r.zrange(INDEX, -LIST_LIMIT, -1)]
         with self.r.pipeline(transaction=False) as p:
@@ -162,6 +201,7 @@ class RedisJobStore:
         return states
 
     # -- liveness ------------------------------------------------------------------------------
+    @_redis_errors_as_unavailable
     def beat(self, job_id: str, worker: str, alive_for: float) -> None:
         """Declare the job's worker alive for the next ``alive_for`` seconds."""
         self.r.set(_key(job_id) + ":alive", worker, px=max(1, int(alive_for * 1000)))
@@ -201,7 +241,10 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._beat()
-            except redis.RedisError:  # a blip: the next beat retries; expiry needs several misses
+            except (
+                redis.RedisError,
+                JobBackendUnavailableError,
+            ):  # a blip: the next beat retries; expiry needs several misses
                 continue
 
     def __enter__(self) -> Heartbeat:
