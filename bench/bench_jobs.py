@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from tests.integration.services import celery_worker, redis_server
 
 TSNE_POINTS = 300
 TSNE_PARAMS = {"perplexity": 20, "early_exaggeration_iter": 50, "n_iter": 150, "frame_every": 10}
-TSNE_REPEATS = 9
+TSNE_REPEATS = 15
 TSNE_POLL = 0.05  # about what a dashboard does
 FEATURE_JOBS, FEATURE_IMAGES = 4, 200
 FEATURE_MODEL, FEATURE_LAYER = "efficientnet_lite0", "bn2"
@@ -140,6 +141,11 @@ def bench_overhead(tmp: Path, redis_url: str) -> None:
         )
 
 
+def make_files_for_warmup(store: DatasetStore) -> list[tuple[str, bytes]]:
+    src = store.ensure_builtin("lfw_subset")
+    return [(f"{i}.png", store.image_bytes(src.id, i)[0]) for i in range(8)]
+
+
 def make_feature_datasets(store: DatasetStore, prefix: str, n: int) -> list[str]:
     src = store.ensure_builtin("lfw_subset")
     files = [(f"{i}.png", store.image_bytes(src.id, i)[0]) for i in range(FEATURE_IMAGES)]
@@ -179,23 +185,20 @@ def bench_feature_throughput(tmp: Path, redis_url: str) -> None:
         for n_workers in (1, 2):
             datasets = make_feature_datasets(store, f"r{rnd}w{n_workers}-", FEATURE_JOBS)
             names = [f"feat{rnd}{n_workers}{i}" for i in range(n_workers)]
-            ctxs = [celery_worker(redis_url, data_dir, nm, tmp / f"w-{nm}.log") for nm in names]
-            workers = [c.__enter__() for c in ctxs]
-            try:
+            with ExitStack() as stack:
+                for nm in names:
+                    stack.enter_context(celery_worker(redis_url, data_dir, nm, tmp / f"w-{nm}.log"))
+                # One small job per worker (prefetch 1: each takes one), so models load before timing.
                 warm_ids = [
                     jobs.submit(
                         "features",
                         {"model": FEATURE_MODEL, "layer": layer, "dataset": warm, "data_dir": str(data_dir)},
                     ).id
                     for layer in ("blocks.0", "blocks.1")[:n_workers]
-                ]  # one small job per worker: the model is loaded before timing starts
+                ]
                 for job_id in warm_ids:
                     assert jobs.wait(job_id, timeout=300).status == "succeeded"
                 seconds = run_feature_jobs(jobs, data_dir, datasets)
-            finally:
-                for c in reversed(ctxs):
-                    c.__exit__(None, None, None)
-            assert all(not w.alive for w in workers)
             rates[n_workers].append(FEATURE_JOBS * FEATURE_IMAGES / seconds)
     jobs.shutdown()
     med = {k: statistics.median(v) for k, v in rates.items()}
@@ -207,11 +210,6 @@ def bench_feature_throughput(tmp: Path, redis_url: str) -> None:
             f"   {k} worker{'s' if k > 1 else ' '}  {med[k]:6.1f} images/s   (runs: {', '.join(f'{r:.1f}' for r in v)})"
         )
     print(f"   two workers / one worker = {med[2] / med[1]:.2f}x")
-
-
-def make_files_for_warmup(store: DatasetStore) -> list[tuple[str, bytes]]:
-    src = store.ensure_builtin("lfw_subset")
-    return [(f"{i}.png", store.image_bytes(src.id, i)[0]) for i in range(8)]
 
 
 def main() -> None:
