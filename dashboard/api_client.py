@@ -302,6 +302,18 @@ class ApiClient:
     def projection_csv(self, job_id: str, timer: CallTimer | None = None) -> str:
         return self.request("GET", f"{API}/projections/{quote(job_id)}/export.csv", timer=timer).text
 
+    def start_audit(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("POST", f"{API}/audits", json=body, timer=timer)
+
+    def audit_thresholds(self, timer: CallTimer | None = None) -> dict[str, float]:
+        return self._json("GET", f"{API}/audits/thresholds", timer=timer)
+
+    def checkpoints(self, model: str, timer: CallTimer | None = None) -> list[str]:
+        return self._json("GET", f"{API}/checkpoints/{quote(model)}", timer=timer)["checkpoints"]
+
+    def start_checkpoint_compare(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("POST", f"{API}/checkpoints/compare", json=body, timer=timer)
+
     def job(self, job_id: str, since: int | None = None, timer: CallTimer | None = None) -> dict[str, Any]:
         params = {"since": str(since)} if since is not None else {}
         return self._json("GET", f"{API}/jobs/{quote(job_id)}", params=params, timer=timer)

@@ -4,6 +4,6 @@ Callbacks stay thin: read ids and inputs, call ``dashboard.api_client``, hand da
 and ``dashboard.components``, and turn every ``ApiError`` into a readable message in the page.
 """
 
-from dashboard.callbacks import attributions, explore, projections
+from dashboard.callbacks import attributions, audit, explore, projections
 
-__all__ = ["attributions", "explore", "projections"]
+__all__ = ["attributions", "audit", "explore", "projections"]

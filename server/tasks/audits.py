@@ -235,8 +235,11 @@ def run_audit(
         },
         images=len(data.indices),
     )
+    tops = {la.name: top_images(la.pooled, data.indices) for la in result.layers}
+    for layer in report["layers"]:
+        layer["top_images"] = tops[layer["name"]]
     for flag in report["flags"]:
-        flag["top_images"] = top_images(result, flag["layer"], flag["filter"], data.indices)
+        flag["top_images"] = tops[flag["layer"]][flag["filter"]]
     if req.what_if:
         assert label_map is not None
         progress(0.85, "what-if: zeroing the flagged filters")
@@ -272,15 +275,14 @@ def run_audit(
     return report
 
 
-def top_images(result: Any, layer: str, filt: int, indices: list[int], k: int = 4) -> list[int]:
-    """Dataset indices of the ``k`` images with the strongest mean response of one filter."""
-    la = next(x for x in result.layers if x.name == layer)
-    pooled = la.pooled
+def top_images(pooled: np.ndarray | None, indices: list[int], k: int = 4) -> list[list[int]]:
+    """For each filter, the dataset indices of the ``k`` images with its strongest mean response."""
     if pooled is None or pooled.shape[0] == 0:
         return []
-    col = pooled[:, filt]
-    best = np.argsort(-col, kind="stable")[:k]
-    return [int(indices[i]) for i in best]
+    k = min(k, pooled.shape[0])
+    best = np.argsort(-pooled, axis=0, kind="stable")[:k].T  # (C, k)
+    idx = np.asarray(indices)
+    return idx[best].tolist()
 
 
 def evaluate_gates(spec: str, summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,203 @@
+"""Component trees of the audit page (plain functions of API data)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from dash import dcc, html
+
+from dashboard.components.common import badge
+
+KIND_LABELS = {
+    "dead": "dead",
+    "saturated": "saturated",
+    "low_variance": "near-constant",
+    "redundant": "redundant",
+}
+KIND_TONES = {"dead": "danger", "saturated": "warn", "low_variance": "warn", "redundant": "neutral"}
+
+
+def threshold_inputs(defaults: dict[str, float]) -> list[html.Div]:
+    """One number input per threshold, pre-filled with its default (all in [0, 1])."""
+    return [
+        html.Div(
+            [
+                html.Label(name, htmlFor=f"audit-threshold-{name}", className="cl-caption"),
+                dcc.Input(
+                    id={"type": "audit-threshold", "name": name},
+                    type="number",
+                    min=0,
+                    max=1,
+                    step="any",
+                    value=value,
+                    debounce=True,
+                    className="cl-audit-threshold",
+                ),
+            ],
+            className="cl-audit-threshold-row",
+        )
+        for name, value in defaults.items()
+    ]
+
+
+def summary_badges(report: dict[str, Any]) -> html.Div:
+    s = report["summary"]
+    items: list[Any] = [
+        html.Span(
+            f"{report['model']} on {report['dataset']['id']}: {s['images']:,} images, "
+            f"{s['layers']} layers, {s['filters']:,} filters"
+        )
+    ]
+    if report.get("untrained"):
+        items.append(badge("UNTRAINED", "danger"))
+    items.append(badge("clean", "good") if s["clean"] else badge(f"{s['flagged']:,} flagged", "warn"))
+    for kind, label in KIND_LABELS.items():
+        if s["counts"][kind]:
+            items.append(badge(f"{label} {s['counts'][kind]} ({s['percent'][kind]:.1f}%)", KIND_TONES[kind]))
+    if report["positive_layers"]:
+        items.append(badge(f"positive-only: {', '.join(report['positive_layers'])}", "warn"))
+    for gate in report.get("gates") or []:
+        items.append(
+            badge(
+                f"{gate['gate']}: {'FAILED' if gate['failed'] else 'passed'}",
+                "danger" if gate["failed"] else "good",
+            )
+        )
+    what_if = report.get("what_if")
+    if what_if:
+        items.append(
+            html.Span(
+                f" What-if: zeroing {what_if['zeroed_filters']} flagged filters changes accuracy by "
+                f"{what_if['change_points']:+.2f} points ({100 * what_if['accuracy_before']:.2f}% → "
+                f"{100 * what_if['accuracy_after']:.2f}%).",
+                className="cl-caption",
+            )
+        )
+    return html.Div(items, id="audit-summary-badges", className="cl-audit-badges")
+
+
+def layer_table(report: dict[str, Any]) -> html.Table:
+    """The per-layer summary table; a layer name is a button that shows its correlation heat map."""
+    head = html.Tr(
+        [html.Th("layer"), html.Th("type"), html.Th("filters"), html.Th("activation")]
+        + [html.Th(label) for label in KIND_LABELS.values()]
+        + [html.Th("positive weights"), html.Th("clusters"), html.Th("k-NN purity")]
+    )
+    rows = []
+    for la in report["layers"]:
+        flagged = sum(la["counts"].values())
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(
+                        html.Button(
+                            la["name"],
+                            id={"type": "audit-layer-pick", "name": la["name"]},
+                            n_clicks=0,
+                            className="cl-link-button",
+                        )
+                    ),
+                    html.Td(la["type"]),
+                    html.Td(la["channels"]),
+                    html.Td(la["activation"] or "-"),
+                ]
+                + [
+                    html.Td(la["counts"][k] or "", className="cl-bad" if la["counts"][k] else "")
+                    for k in KIND_LABELS
+                ]
+                + [
+                    html.Td(
+                        f"{100 * la['positive_weight_share']:.0f}%" + (" ⚠" if la["positive_only"] else ""),
+                        className="cl-bad" if la["positive_only"] else "",
+                    ),
+                    html.Td(sum(1 for c in la["clusters"] if len(c) > 1)),
+                    html.Td("" if la["separability"] is None else f"{la['separability']:.3f}"),
+                ],
+                className="cl-row-flagged" if flagged or la["positive_only"] else "",
+            )
+        )
+    return html.Table([html.Thead(head), html.Tbody(rows)], id="audit-layer-table", className="cl-table")
+
+
+def flag_list(report: dict[str, Any], limit: int = 300) -> html.Div:
+    """Every flagged filter as a button that opens it (the first ``limit``)."""
+    flags = report["flags"]
+    if not flags:
+        return html.Div("No flagged filters at these thresholds.", className="cl-notice")
+    buttons = [
+        html.Button(
+            [html.Strong(f"{f['layer']} #{f['filter']}"), f" {KIND_LABELS[f['kind']]}: {f['detail']}"],
+            id={"type": "audit-flag", "layer": f["layer"], "filter": f["filter"]},
+            n_clicks=0,
+            className=f"cl-audit-flag cl-audit-flag-{f['kind']}",
+        )
+        for f in flags[:limit]
+    ]
+    more = (
+        [html.Div(f"… and {len(flags) - limit:,} more (see the JSON report).", className="cl-caption")]
+        if len(flags) > limit
+        else []
+    )
+    return html.Div(buttons + more, className="cl-audit-flags")
+
+
+def explore_link(model: str, layer: str, filt: int, untrained: bool) -> str:
+    query = {"model": model, "layer": layer, "filter": filt}
+    if untrained:
+        query["untrained"] = "1"
+    return "/?" + urlencode(query)
+
+
+def filter_detail(
+    report: dict[str, Any],
+    layer: str,
+    filt: int,
+    thumbnails: list[tuple[int, str]],
+    partners: list[tuple[int, float]],
+) -> html.Div:
+    """One filter: its finding, activation statistics, most-activating images, closest filters and a link to
+    the explore page (its activation maps and DeepVis image)."""
+    la = next(x for x in report["layers"] if x["name"] == layer)
+    flag = next((f for f in report["flags"] if f["layer"] == layer and f["filter"] == filt), None)
+    header = [html.H3(f"{layer} · filter {filt}")]
+    if flag:
+        header.append(badge(KIND_LABELS[flag["kind"]], KIND_TONES[flag["kind"]]))
+        header.append(html.Span(f" {flag['detail']}", className="cl-caption"))
+    stats = html.Ul(
+        [
+            html.Li(f"positive on {100 * la['active_share'][filt]:.2f}% of positions"),
+            html.Li(f"response std {la['std'][filt]:.4g}"),
+            html.Li(
+                "most correlated filters: "
+                + (", ".join(f"#{i} (r = {r:.3f})" for i, r in partners) or "none")
+            ),
+        ]
+    )
+    images = html.Div(
+        [
+            html.Figure(
+                [
+                    html.Img(src=src, alt=f"image {idx}", className="cl-audit-thumb"),
+                    html.Figcaption(f"#{idx}"),
+                ]
+            )
+            for idx, src in thumbnails
+        ],
+        className="cl-audit-thumbs",
+    )
+    link = dcc.Link(
+        "Open in Explore: activation maps and DeepVis image →",
+        href=explore_link(report["model"], layer, filt, bool(report.get("untrained"))),
+        id="audit-explore-link",
+    )
+    return html.Div(
+        [
+            html.Div(header, className="cl-audit-detail-head"),
+            stats,
+            html.H4("Images it responds to most"),
+            images,
+            link,
+        ],
+        id="audit-filter-detail",
+    )
