@@ -311,7 +311,9 @@ class ApiClient:
     def checkpoints(self, model: str, timer: CallTimer | None = None) -> list[str]:
         return self._json("GET", f"{API}/checkpoints/{quote(model)}", timer=timer)["checkpoints"]
 
-    def start_checkpoint_compare(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+    def start_checkpoint_compare(
+        self, body: dict[str, Any], timer: CallTimer | None = None
+    ) -> dict[str, Any]:
         return self._json("POST", f"{API}/checkpoints/compare", json=body, timer=timer)
 
     def job(self, job_id: str, since: int | None = None, timer: CallTimer | None = None) -> dict[str, Any]:
