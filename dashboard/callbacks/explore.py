@@ -182,6 +182,7 @@ def accept_upload(contents: str, filename: str | None, model: str | None, untrai
 @callback(
     Output("image-id", "data"),
     Output("upload-status", "children"),
+    Output("image-upload", "contents"),  # cleared, so that the same file can be dropped again
     Input("image-upload", "contents"),
     Input({"type": "gallery-item", "image": ALL}, "n_clicks"),
     State("image-upload", "filename"),
@@ -192,10 +193,10 @@ def accept_upload(contents: str, filename: str | None, model: str | None, untrai
 def on_choose_image(contents, _clicks, filename, model, toggle):
     trigger = ctx.triggered_id
     if isinstance(trigger, dict):
-        return (trigger["image"], None) if ctx.triggered[0].get("value") else (no_update, no_update)
+        return (trigger["image"], None, no_update) if ctx.triggered[0].get("value") else (no_update,) * 3
     if trigger == "image-upload" and contents:
-        return accept_upload(contents, filename, model, is_untrained(toggle))
-    return no_update, no_update
+        return (*accept_upload(contents, filename, model, is_untrained(toggle)), None)
+    return no_update, no_update, no_update
 
 
 def show_predictions(

@@ -154,6 +154,12 @@ def test_a_text_file_named_png_gives_a_readable_error(explore):
     assert explore.page.inner_text("#top1-label") in CAT_CLASSES
     assert explore.page.locator("#filter-grid-tiles .cl-tile").count() > 0
     explore.screenshot("explore-upload-error", readme=True)
+    # dropping the same file again is answered again, not silently ignored
+    with explore.page.expect_response(
+        lambda r: "_dash-update-component" in r.url and "upload-status" in (r.request.post_data or "")
+    ) as answer:
+        upload(explore, "notes.png", b"These are my notes, not a picture.\n")
+    assert "not a recognised image" in answer.value.text()
     explore.assert_clean()
 
 
