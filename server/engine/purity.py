@@ -81,7 +81,7 @@ def confused_pairs(
     """Class pairs ranked by how often their points are each other's neighbours (share of neighbour slots)."""
     counts = purity.neighbour_counts.astype(np.float64)
     totals = counts.sum(axis=1)
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     c = counts.shape[0]
     for a in range(c):
         for b in range(a + 1, c):
@@ -97,7 +97,7 @@ def confused_pairs(
                     "share": float(mixed / slots) if slots else 0.0,
                 }
             )
-    pairs.sort(key=lambda p: (-p["share"], -p["neighbours"], p["a"], p["b"]))
+    pairs.sort(key=lambda p: (-float(p["share"]), -int(p["neighbours"]), p["a"], p["b"]))
     return pairs[:top]
 
 
