@@ -165,7 +165,9 @@ class ProjectionService:
         ctx.report(
             0.99, "done", frame=self._frame(result["coords"], {"iteration": None, "final": True}), force=True
         )
-        if key is not None and not live_changed:
+        if live_changed:  # steered by hand: not what the same request would give, so not a cache entry
+            ctx.store.update(ctx.job_id, cache_key=None)
+        elif key is not None:
             self._save(self.result_path(req.dataset, key), result)
         return result
 

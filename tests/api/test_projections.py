@@ -191,3 +191,20 @@ def test_cached_nan_features_get_422_up_front(client) -> None:
         json={"model": "digits_cnn", "layer": "features.5", "dataset": "nan", "method": "pca"},
     )
     assert r.status_code == 422 and "NaN" in r.json()["detail"]
+
+
+def test_a_steered_run_is_not_served_as_the_cached_result(client) -> None:
+    make_dataset(client, "steer", 40)
+    body = {
+        "model": "digits_cnn",
+        "layer": "features.5",
+        "dataset": "steer",
+        "method": "tsne",
+        "params": SMALL_TSNE,
+    }
+    job_id = client.post("/api/v1/projections", json=body).json()["job_id"]
+    assert client.patch(f"/api/v1/projections/{job_id}", json={"learning_rate": 20}).status_code == 200
+    job = finished(client, job_id)
+    assert job["status"] == "succeeded" and job["result"]["live_changed"] is True
+    again = client.post("/api/v1/projections", json=body).json()
+    assert again["job_id"] != job_id and again["cached"] is False
