@@ -121,3 +121,23 @@ def test_slider_moves_steer_a_running_tsne(page_api) -> None:
     _, _, error, *_ = cb.run_or_steer("proj-perplexity", job, bad, running=True)
     assert "perplexity" in str(error.children[1].children)
     page_api.cancel_job(job["job_id"])
+
+
+def test_dropping_a_zip_or_images_creates_a_dataset(page_api) -> None:
+    import base64
+
+    from tests.datasets.test_store import zip_bytes
+
+    def uri(data: bytes) -> str:
+        return "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+
+    archive = zip_bytes({"set/cat/a.png": png(10), "set/dog/b.png": png(90)})
+    options, selected, message = cb.upload_dataset([uri(archive)], ["pets.zip"], None)
+    assert selected == "pets" and any(o["value"] == "pets" for o in options)
+    assert "2 classes" in message.children
+    options, selected, message = cb.upload_dataset(
+        [uri(png(5)), uri(png(50))], ["a.png", "b.png"], "loose ones"
+    )
+    assert selected == "loose-ones"
+    _, _, refused = cb.upload_dataset([uri(zip_bytes({"../x.png": png(1)}))], ["evil.zip"], None)
+    assert "refused" in str(refused.children)
