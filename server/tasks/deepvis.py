@@ -177,3 +177,81 @@ def deepvis_task(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
         ctx.report(progress, message, frame=frame, force=frame is not None)  # raises JobCancelled
 
     return run_deepvis(params, settings, zoo_for(settings), sink)
+
+
+# --- top-9: the dataset images that excite a filter most, with their deconvolution crops ------------------
+
+TOP_IMAGES_TASK = "top_images"
+
+
+def top_images_key(lm: LoadedModel, dataset_hash: str, layer: str, channel: int, k: int) -> str:
+    return content_key("top_images", model_key(lm), dataset_hash, layer, str(channel), str(k))
+
+
+def run_top_images(
+    params: dict[str, Any], settings: Settings, zoo: ZooManager, progress: Any | None = None
+) -> dict[str, Any]:
+    """Scan a dataset for the ``k`` images that excite ``layer``:``channel`` most; store each image, its
+    deconvnet map and both cropped to the map's support. ``progress(fraction, message)`` may raise to stop."""
+    from server.datasets.store import DatasetStore
+    from server.engine.features import image_batches
+    from server.engine.imaging import signed_map_to_rgb
+    from server.engine.relu_backprop import Target, backprop_map
+    from server.engine.top_images import strongest_images, support_box
+
+    lm = zoo.load(params["model"], bool(params.get("untrained", False)))
+    layer, channel, k = params["layer"], int(params["channel"]), int(params.get("k", 9))
+    check_target(lm, {"layer": layer, "channel": channel})
+    datasets = DatasetStore.from_settings(settings)
+    info = datasets.get(params["dataset"])
+    total = info.num_images
+    key = top_images_key(lm, info.content_hash, layer, channel, k)
+    store = ArtifactStore(settings.cache_dir / "artifacts")
+
+    def on_batch(done: int, _total: int | None) -> None:
+        if progress is not None:
+            progress(0.9 * done / max(total, 1), f"scanned {done}/{total} images")
+
+    images = (img for _rec, img in datasets.iter_images(info.id))
+    with lm.lock:
+        strong = strongest_images(
+            lm.model, layer, channel, image_batches(images, lm.prep, 64), k, progress=on_batch, total=total
+        )
+    out = []
+    for rank, s in enumerate(strong):
+        x, cropped = lm.preprocess(datasets.load_image(info.id, s.index))
+        with lm.lock:
+            attr = backprop_map(
+                lm.model, x, Target(layer=layer, channel=channel, position="max"), "deconvnet"
+            )
+        top, left, bottom, right = support_box(attr.map)
+        rgb = np.asarray(cropped.convert("RGB"))
+        deconv = signed_map_to_rgb(attr.map)
+        names = {
+            "image_url": ("image", rgb),
+            "crop_url": ("crop", rgb[top:bottom, left:right]),
+            "deconv_url": ("deconv", deconv),
+            "deconv_crop_url": ("deconv_crop", deconv[top:bottom, left:right]),
+        }
+        item: dict[str, Any] = {
+            "rank": rank,
+            "index": s.index,
+            "label": info.records[s.index].label,
+            "value": s.value,
+            "position": list(attr.position) if attr.position is not None else None,
+            "box": [top, left, bottom, right],
+        }
+        for field_name, (stem, arr) in names.items():
+            item[field_name] = store.put(
+                key, f"{rank}_{stem}.png", png_bytes(np.ascontiguousarray(arr), upscale_to=96)
+            )
+        out.append(item)
+        if progress is not None:
+            progress(0.9 + 0.1 * (rank + 1) / len(strong), f"deconvolution {rank + 1}/{len(strong)}")
+    return {**lm.describe(), "dataset": info.id, "layer": layer, "channel": channel, "images": out}
+
+
+@task(TOP_IMAGES_TASK)
+def top_images_task(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    settings = settings_for(params)
+    return run_top_images(params, settings, zoo_for(settings), lambda f, m: ctx.report(f, m))

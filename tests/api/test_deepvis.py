@@ -109,3 +109,44 @@ def test_bad_parameters_get_422_with_a_message(client, body, message):
     r = start(client, **body)
     assert r.status_code == 422, r.text
     assert message in r.json()["detail"]
+
+
+def test_top_images_of_a_filter_over_the_digits_dataset(client):
+    r = client.post(
+        "/api/v1/models/digits_cnn/top-images",
+        json={"dataset": "digits", "layer": "features.3", "channel": 5},
+    )
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["num_images"] == 1797 and job["dataset"] == "digits"
+    state = finished(client, job["job_id"])
+    assert state["status"] == "succeeded", state
+    images = state["result"]["images"]
+    assert len(images) == 9 and len({i["index"] for i in images}) == 9
+    values = [i["value"] for i in images]
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    for item in images:
+        top, left, bottom, right = item["box"]
+        assert 0 <= top < bottom <= 8 and 0 <= left < right <= 8
+        for name in ("image_url", "crop_url", "deconv_url", "deconv_crop_url"):
+            assert client.get(item[name]).status_code == 200
+    again = client.post(
+        "/api/v1/models/digits_cnn/top-images",
+        json={"dataset": "digits", "layer": "features.3", "channel": 5},
+    ).json()
+    assert again["cached"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"dataset": "digits", "layer": "features.3", "channel": 64}, 422, "Channel 64 is out of range"),
+        ({"dataset": "digits", "layer": "nope", "channel": 0}, 422, "Unknown layer 'nope'"),
+        ({"dataset": "no-such-set", "layer": "features.3", "channel": 0}, 404, "Unknown dataset"),
+        ({"dataset": "digits", "layer": "features.3", "channel": 0, "k": 0}, 422, "k"),
+    ],
+)
+def test_top_images_bad_parameters(client, body, status, message):
+    r = client.post("/api/v1/models/digits_cnn/top-images", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]

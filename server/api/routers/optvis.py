@@ -1,4 +1,5 @@
-"""DeepVis: start an activation-maximisation job; poll, stream and cancel it under /api/v1/jobs."""
+"""DeepVis: activation-maximisation jobs and the top-9 dataset images of a filter; poll, stream and
+cancel them under /api/v1/jobs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import JobsDep, SettingsDep, ZooDep
-from server.api.schemas.optvis import DeepVisJobOut, DeepVisRequest
-from server.tasks.deepvis import DEEPVIS_TASK, check_target, config_for, deepvis_key
+from server.api.deps import DatasetsDep, JobsDep, SettingsDep, ZooDep
+from server.api.schemas.optvis import DeepVisJobOut, DeepVisRequest, TopImagesJobOut, TopImagesRequest
+from server.tasks.deepvis import (
+    DEEPVIS_TASK,
+    TOP_IMAGES_TASK,
+    check_target,
+    config_for,
+    deepvis_key,
+    top_images_key,
+)
 
 router = APIRouter(prefix="/api/v1/models", tags=["deepvis"])
 
@@ -47,6 +55,43 @@ async def start_deepvis(
             "job_url": f"/api/v1/jobs/{state.id}",
             **lm.describe(),
             "config": cfg.to_dict(),
+        }
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/{model_id}/top-images", response_model=TopImagesJobOut, status_code=202)
+async def start_top_images(
+    model_id: str,
+    body: TopImagesRequest,
+    zoo: ZooDep,
+    jobs: JobsDep,
+    datasets: DatasetsDep,
+    settings: SettingsDep,
+    untrained: Annotated[bool, Query(description="random weights (explicit opt-in)")] = False,
+) -> dict[str, Any]:
+    """Top-k dataset images of a filter, each with its deconvolution crop, as a job (cached per dataset content)."""
+
+    def work() -> dict[str, Any]:
+        lm = zoo.load(model_id, untrained)
+        check_target(lm, {"layer": body.layer, "channel": body.channel})
+        info = datasets.get(body.dataset)  # 404 with suggestions for an unknown dataset
+        params = {
+            **body.model_dump(),
+            "model": model_id,
+            "untrained": untrained,
+            "data_dir": str(settings.data_dir),
+        }
+        key = top_images_key(lm, info.content_hash, body.layer, body.channel, body.k)
+        state = jobs.submit(TOP_IMAGES_TASK, params, cache_key=key)
+        return {
+            "job_id": state.id,
+            "status": state.status,
+            "cached": state.status == "succeeded",
+            "job_url": f"/api/v1/jobs/{state.id}",
+            **lm.describe(),
+            "dataset": info.id,
+            "num_images": info.num_images,
         }
 
     return await run_in_threadpool(work)

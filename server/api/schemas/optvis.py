@@ -81,3 +81,25 @@ class DeepVisJobOut(BaseModel):
     model: str
     untrained: bool
     config: dict
+
+
+class TopImagesRequest(BaseModel):
+    """The DeepVis toolbox's top-9 for one filter over a stored dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1)
+    layer: str = Field(min_length=1)
+    channel: int = Field(ge=0)
+    k: int = Field(9, ge=1, le=64)
+
+
+class TopImagesJobOut(BaseModel):
+    job_id: str
+    status: str
+    cached: bool
+    job_url: str
+    model: str
+    untrained: bool
+    dataset: str
+    num_images: int
