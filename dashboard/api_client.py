@@ -240,6 +240,17 @@ class ApiClient:
             timer=timer,
         )
 
+    def start_top_images(
+        self, model: str, body: dict[str, Any], untrained: bool = False, timer: CallTimer | None = None
+    ) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"{API}/models/{quote(model)}/top-images",
+            params=self._params(untrained),
+            json=body,
+            timer=timer,
+        )
+
     # --- datasets and projections (issue 5) ----------------------------------------------------------
 
     def datasets(self, timer: CallTimer | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,6 +58,8 @@ def capture_activations(
     """Record the outputs of ``layers`` during forwards inside the block.
 
     A module called several times in one forward reports its first call, matching ``layer_tree``.
+    Only forwards run by the thread that opened the block are recorded, so a concurrent forward on
+    the same shared model neither pollutes nor is disturbed by the capture.
     Outputs are cloned by default: an in-place activation further down (``ReLU(inplace=True)``)
     would otherwise rewrite a captured conv output. Hooks are removed on exit even when the
     forward raises.
@@ -64,12 +67,15 @@ def capture_activations(
     names = list(dict.fromkeys(layers))
     modules = [(n, get_module(model, n)) for n in names]
     store: dict[str, torch.Tensor] = {}
-    seen: set[str] = (
-        set()
-    )  # a module called several times per forward (ResNet's shared ReLU): first call wins
+    # A module called several times per forward (ResNet's shared ReLU): its first call wins.
+    seen: set[str] = set()
+    # Forwards that other threads run on the same shared model are not ours to record.
+    owner = threading.get_ident()
 
     def make_hook(name: str) -> Callable[..., None]:
         def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
+            if threading.get_ident() != owner:
+                return
             t = first_tensor(output)
             if t is None or name in seen:
                 return
@@ -81,7 +87,8 @@ def capture_activations(
         return hook
 
     def new_forward(_module: nn.Module, _inp: Any) -> None:
-        seen.clear()
+        if threading.get_ident() == owner:
+            seen.clear()
 
     def register() -> Iterator[torch.utils.hooks.RemovableHandle]:
         yield model.register_forward_pre_hook(new_forward)
@@ -113,9 +120,11 @@ def forward_until(model: nn.Module, layers: Iterable[str], x: torch.Tensor) -> d
     """
     names = list(dict.fromkeys(layers))
     with capture_activations(model, names) as acts:
+        owner = threading.get_ident()
 
         def stop_when_done(_m: nn.Module, _i: Any, _o: Any) -> None:
-            if all(n in acts for n in names):
+            # Only this thread's forward stops early; a concurrent forward on the same model runs on.
+            if threading.get_ident() == owner and all(n in acts for n in names):
                 raise _LayersReached
 
         last = [get_module(model, n) for n in names]

@@ -70,3 +70,49 @@ def test_forward_until_stops_after_the_layer_and_cleans_up():
     assert called == []  # the layers after `act` were never computed
     assert acts["act"][0, 0].eq(1).all() and acts["act"][0, 1].eq(0).all()
     assert active_hook_count(m) == 0
+
+
+def test_capture_ignores_and_does_not_disturb_other_threads_forwards():
+    import threading
+
+    from server.engine.hooks import forward_until
+
+    main = threading.get_ident()
+    inside, release = threading.Event(), threading.Event()
+
+    class Gate(nn.Module):
+        """Holds the main thread's forward (hooks on) until the other thread's forward has run."""
+
+        def forward(self, x):
+            if threading.get_ident() == main:
+                inside.set()
+                assert release.wait(10)
+            return x
+
+    m = Tiny()
+    m.conv = nn.Sequential(Gate(), m.conv)
+    results: dict[str, object] = {}
+
+    def other_thread():
+        assert inside.wait(10)
+        try:
+            results["other"] = m(torch.full((1, 1, 2, 2), 5.0))  # a full forward while our hooks are on
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            results["other"] = exc
+        release.set()
+
+    for run in ("capture", "forward_until"):
+        inside.clear()
+        release.clear()
+        t = threading.Thread(target=other_thread)
+        t.start()
+        if run == "capture":
+            with capture_activations(m, ["act"]) as acts:
+                m(torch.ones(1, 1, 2, 2))
+        else:
+            acts = forward_until(m, ["act"], torch.ones(1, 1, 2, 2))
+        t.join()
+        # the other thread's forward completed (not stopped early) and was not recorded as ours
+        assert isinstance(results["other"], torch.Tensor), results["other"]
+        assert acts["act"][0, 0].eq(1).all(), run
+        assert active_hook_count(m) == 0
