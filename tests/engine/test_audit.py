@@ -54,6 +54,11 @@ def planted_result(planted_model):
     return audit_model(planted_model, digits_batches())
 
 
+@pytest.fixture(scope="module")
+def clean_result(clean_model):
+    return audit_model(clean_model, digits_batches())
+
+
 # --- the planted-defect model --------------------------------------------------------------------------
 
 
@@ -77,8 +82,8 @@ def test_copied_filters_name_their_source(planted_result):
     assert partners == {(layer, dst): src for layer, pairs in PLAN.copies.items() for src, dst in pairs}
 
 
-def test_clean_model_reports_nothing_at_default_thresholds(clean_model):
-    result = audit_model(clean_model, digits_batches())
+def test_clean_model_reports_nothing_at_default_thresholds(clean_model, clean_result):
+    result = clean_result
     assert result.flags == []
     assert result.positive_layers == []
     assert result.redundant_layer_pairs == []
@@ -88,7 +93,7 @@ def test_clean_model_reports_nothing_at_default_thresholds(clean_model):
 
 def test_audit_never_changes_the_model_and_removes_its_hooks(planted_model):
     before = {k: v.clone() for k, v in planted_model.state_dict().items()}
-    audit_model(planted_model, digits_batches())
+    audit_model(planted_model, digits_batches()[:1])
     assert active_hook_count(planted_model) == 0
     after = planted_model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -105,11 +110,11 @@ def test_hooks_are_removed_when_the_forward_raises(clean_model):
     assert active_hook_count(clean_model) == 0
 
 
-def test_stricter_thresholds_flag_more_and_are_adjustable(clean_model):
+def test_stricter_thresholds_flag_more_and_are_adjustable(clean_model, clean_result):
     strict = AuditThresholds(dead_share=0.45, redundant_correlation=0.5)
-    result = audit_model(clean_model, digits_batches())
     result_strict = audit_model(clean_model, digits_batches(), thresholds=strict)
-    assert len(result_strict.flags) > len(result.flags) == 0
+    assert len(result_strict.flags) > len(clean_result.flags) == 0
+    assert {f.kind for f in result_strict.flags} == {"dead", "redundant"}
     assert result_strict.thresholds.dead_share == 0.45
 
 
