@@ -10,7 +10,7 @@ from typing import Any
 from dash import Input, Output, State, callback, ctx, no_update
 
 from dashboard.api_client import ApiError, browser_url, get_client
-from dashboard.components.attributions import attribution_row, job_status_text
+from dashboard.components.attributions import attribution_row, job_status_text, top_images_grid
 from dashboard.components.common import error_alert
 from dashboard.images import UnknownImageError, image_bytes
 from server.config import get_settings
@@ -135,6 +135,57 @@ def cancel_deepvis(job_store: dict[str, Any] | None) -> str:
     return "Cancelling…"
 
 
+def dataset_options() -> tuple[list[dict[str, str]], Any]:
+    """(dropdown options, error) of the stored and built-in datasets."""
+    try:
+        sets = get_client().datasets()
+    except ApiError as err:
+        return [], error_alert(str(err), "Datasets")
+    return [{"label": f"{d['name']} ({d['num_images']} images)", "value": d["id"]} for d in sets], None
+
+
+def start_top_images(
+    selection: dict[str, Any] | None,
+    acts: dict[str, Any] | None,
+    model: str | None,
+    untrained: bool,
+    dataset: str | None,
+) -> tuple[Any, bool, str, Any]:
+    """(job store, poll disabled, status, grid) after pressing 'Find top 9'."""
+    chosen = _selected(selection, acts)
+    if chosen is None or not model:
+        return no_update, True, "Open a filter first.", no_update
+    if not dataset:
+        return no_update, True, "Pick a dataset first.", no_update
+    layer, index = chosen
+    body = {"dataset": dataset, "layer": layer, "channel": index}
+    try:
+        job = get_client().start_top_images(model, body, untrained=untrained)
+    except ApiError as err:
+        return no_update, True, f"Cannot search {dataset}: {err}", no_update
+    return {"job_id": job["job_id"]}, False, f"Scanning {job['num_images']} images…", None
+
+
+def poll_top_images(job_store: dict[str, Any] | None) -> tuple[Any, Any, bool]:
+    """(status, grid, poll disabled) on each tick."""
+    if not job_store:
+        return no_update, no_update, True
+    try:
+        job = get_client().job(job_store["job_id"])
+    except ApiError as err:
+        return f"Lost the job: {err}", no_update, True
+    if job["status"] == "succeeded":
+        images = job["result"]["images"]
+        return (
+            f"The {len(images)} images that excite this filter most.",
+            top_images_grid(images, browser_url),
+            True,
+        )
+    if job["status"] in ("failed", "cancelled"):
+        return job_status_text(job), no_update, True
+    return f"{job.get('message') or 'Queued'} ({job.get('progress', 0):.0%})", no_update, False
+
+
 def _untrained(toggle: list[str] | None) -> bool:
     return "untrained" in (toggle or [])
 
@@ -201,3 +252,42 @@ def on_cancel_deepvis(_clicks, job_store):
 
 
 __all__ = ["cancel_deepvis", "poll_deepvis", "show_attributions", "start_deepvis"]
+
+
+@callback(
+    Output("top-dataset", "options"),
+    Output("top-status", "children", allow_duplicate=True),
+    Input("selected-filter", "data"),
+    prevent_initial_call="initial_duplicate",
+)
+def on_dataset_options(_selection):
+    return dataset_options()
+
+
+@callback(
+    Output("top-job", "data"),
+    Output("top-poll", "disabled"),
+    Output("top-status", "children"),
+    Output("top-grid", "children"),
+    Input("top-start", "n_clicks"),
+    State("selected-filter", "data"),
+    State("activations-data", "data"),
+    State("model-picker", "value"),
+    State("untrained-toggle", "value"),
+    State("top-dataset", "value"),
+    prevent_initial_call=True,
+)
+def on_start_top_images(_clicks, selection, acts, model, toggle, dataset):
+    return start_top_images(selection, acts, model, _untrained(toggle), dataset)
+
+
+@callback(
+    Output("top-status", "children", allow_duplicate=True),
+    Output("top-grid", "children", allow_duplicate=True),
+    Output("top-poll", "disabled", allow_duplicate=True),
+    Input("top-poll", "n_intervals"),
+    State("top-job", "data"),
+    prevent_initial_call=True,
+)
+def on_poll_top_images(_n, job_store):
+    return poll_top_images(job_store)

@@ -113,9 +113,66 @@ def deepvis_section() -> html.Section:
     )
 
 
+def top_images_section() -> html.Section:
+    """The DeepVis toolbox's top-9: the dataset images that excite this filter most, with deconv crops."""
+    return html.Section(
+        [
+            html.H4("Top images in a dataset", className="cl-subtitle"),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="top-dataset", placeholder="Pick a dataset", className="cl-deepvis-preset"
+                    ),
+                    html.Button("Find top 9", id="top-start", n_clicks=0, className="cl-btn"),
+                ],
+                className="cl-deepvis-controls",
+            ),
+            html.Div(id="top-status", className="cl-caption", role="status"),
+            html.Div(id="top-grid", className="cl-top-grid"),
+            dcc.Store(id="top-job"),
+            dcc.Interval(id="top-poll", interval=POLL_MS, disabled=True),
+        ],
+        className="cl-top-section",
+        id="panel-top-images",
+    )
+
+
+def top_images_grid(images: list[dict[str, Any]], to_src: Any) -> html.Div:
+    """Each image's crop next to its deconvolution crop, strongest first."""
+    return html.Div(
+        [
+            html.Figure(
+                [
+                    html.Div(
+                        [
+                            html.Img(
+                                src=to_src(item["crop_url"]),
+                                alt=f"image {item['index']}",
+                                className="cl-top-img",
+                            ),
+                            html.Img(
+                                src=to_src(item["deconv_crop_url"]),
+                                alt=f"deconvolution of image {item['index']}",
+                                className="cl-top-img",
+                            ),
+                        ],
+                        className="cl-top-pair",
+                    ),
+                    html.Figcaption(f"#{item['index']} · {item['label']} · {item['value']:.3g}"),
+                ],
+                className="cl-top-tile",
+            )
+            for item in images
+        ],
+        className="cl-top-tiles",
+    )
+
+
 def filter_insights() -> html.Div:
-    """Both sections, for the filter detail view."""
-    return html.Div([attributions_section(), deepvis_section()], className="cl-insights")
+    """The three sections, for the filter detail view."""
+    return html.Div(
+        [attributions_section(), deepvis_section(), top_images_section()], className="cl-insights"
+    )
 
 
 def job_status_text(job: dict[str, Any]) -> str:

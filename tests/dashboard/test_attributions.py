@@ -91,3 +91,22 @@ def test_panel_ids_exist():
         "deepvis-poll",
         "deepvis-image",
     } <= ids
+
+
+def test_top_images_panel(digits_view):
+    _image_id, acts, selection = digits_view
+    options, err = cb.dataset_options()
+    assert err is None and any(o["value"] == "digits" for o in options)
+    out = cb.start_top_images(selection, acts, "digits_cnn", False, None)
+    assert out[2] == "Pick a dataset first."
+    store, poll_off, status, _grid = cb.start_top_images(selection, acts, "digits_cnn", False, "digits")
+    assert store and not poll_off and "1797" in status
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status, grid, done = cb.poll_top_images(store)
+        if done:
+            break
+        time.sleep(0.2)
+    assert done and status.startswith("The 9 images"), status
+    imgs = list(find(grid, lambda c: getattr(c, "src", None)))
+    assert len(imgs) == 18 and all(i.src.startswith("/api-artifacts/") for i in imgs)
