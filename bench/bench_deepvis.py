@@ -9,11 +9,15 @@ Run: .venv/bin/python bench/bench_deepvis.py [--steps-timed N] [--full 256]
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_attributions import report
 from server.engine.optvis import class_logit, preset_config, render
 from server.zoo.manager import ZooManager
 
@@ -73,16 +77,10 @@ def main() -> None:
     for preset in ("deepvis", "lucid"):
         run(preset, args.steps_timed + 1)
 
-    base_w = statistics.median(t[0] for t in step_times["bare forward+backward"])
-    base_c = statistics.median(t[1] for t in step_times["bare forward+backward"])
     print(
         f"{args.model} {card.input_size} on {lm.device}, {torch.get_num_threads()} threads; class-logit objective"
     )
-    print(f"  {'':24s} {'wall ms':>9s} {'ratio':>6s} {'cpu ms':>9s} {'ratio':>6s}")
-    for name, ts in step_times.items():
-        w = statistics.median(t[0] for t in ts)
-        c = statistics.median(t[1] for t in ts)
-        print(f"  {name:24s} {w * 1000:9.1f} {w / base_w:5.2f}x {c * 1000:9.1f} {c / base_c:5.2f}x")
+    report(step_times, "bare forward+backward")
     if args.full:
         cfg = preset_config("deepvis", card.input_size[1:], steps=args.full, seed=0)
         w, c = time.perf_counter(), time.process_time()
