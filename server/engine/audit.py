@@ -207,14 +207,15 @@ class _Hooks:
 class ChannelAccumulator:
     """Streaming per-channel statistics of one layer's response over a dataset.
 
-    Exact over every position: each image's spatially averaged response (for CKA, separability and top
-    images) and, with ``maximum`` = "exact", each channel's maximum, so that "never positive" is exact.
-    For ReLU and ReLU6 responses (never negative) ``maximum`` = "from_means" takes the largest image
-    mean instead, which is positive exactly when some position is, at no extra cost; "skip" keeps
-    none (layers without a rectifier have no dead check). Over a seeded sample of
-    ``stat_positions`` positions per image (every position of maps that small): the positive and
-    saturated shares, mean and variance. Over ``positions_per_image`` of those: the covariance between
-    channels. Sampling keeps the cost of the largest maps to two reductions per response.
+    Exact over every position: each image's spatially averaged response (for CKA, separability, top
+    images and the channel means) and, with ``maximum`` = "exact", each channel's maximum, so that
+    "never positive" is exact. For ReLU and ReLU6 responses (never negative) ``maximum`` =
+    "from_means" takes the largest image mean instead, which is positive exactly when some position
+    is, at no extra cost; "skip" keeps none (layers without a rectifier have no dead check).
+    Over a seeded sample of ``stat_positions`` positions per image (every position of maps that
+    small): the positive and saturated shares. Over ``positions_per_image`` of those: the covariance
+    between channels (and so each channel's variance), accumulated in blocks of ``flush_rows`` rows.
+    Sampling keeps the cost of the largest maps to one reduction per response.
     """
 
     def __init__(
@@ -226,24 +227,27 @@ class ChannelAccumulator:
         seed: int,
         stat_positions: int = 16,
         maximum: str = "exact",
+        flush_rows: int = 1024,
     ) -> None:
-        self.maximum_mode = maximum
         self.channels = channels
         self.positions_per_image = positions_per_image
         self.stat_positions = max(stat_positions, positions_per_image)
         self.saturating = saturating
         self.level = level
+        self.maximum_mode = maximum
+        self.flush_rows = flush_rows
         self.generator = torch.Generator().manual_seed(seed)
         self.maximum = torch.full((channels,), -torch.inf, dtype=torch.float64)
-        self.positions = 0
+        self.positions = 0  # sampled positions behind the shares
         self.positive = torch.zeros(channels, dtype=torch.float64)
         self.saturated = torch.zeros(channels, dtype=torch.float64)
-        self.mean = torch.zeros(channels, dtype=torch.float64)
-        self.m2 = torch.zeros(channels, dtype=torch.float64)
-        self.samples = 0
-        self.sample_mean = torch.zeros(channels, dtype=torch.float64)
-        self.comoment = torch.zeros(channels, channels, dtype=torch.float64)
+        self.samples = 0  # rows behind the covariance
+        self.shift: torch.Tensor | None = None  # subtracted before summing products (numerical stability)
+        self.shifted_sum = torch.zeros(channels, dtype=torch.float64)
+        self.shifted_products = torch.zeros(channels, channels, dtype=torch.float64)
         self.pooled: list[torch.Tensor] = []
+        self._rows: list[torch.Tensor] = []
+        self._buffered = 0
 
     def _positions(self, spatial: int, count: int, device: torch.device) -> torch.Tensor | None:
         if spatial <= count:
@@ -265,56 +269,49 @@ class ChannelAccumulator:
         idx = self._positions(spatial, self.stat_positions, x.device)
         sample = rows3 if idx is None else rows3.index_select(1, idx)
         rows = sample.reshape(-1, c)
+        self.positions += rows.shape[0]
         self.positive += (rows > 0).float().sum(0).double().cpu()
         if self.saturating == "unit":
-            self.saturated += ((rows >= self.level) | (rows <= 1 - self.level)).sum(0).double().cpu()
+            self.saturated += ((rows >= self.level) | (rows <= 1 - self.level)).float().sum(0).double().cpu()
         elif self.saturating == "symmetric":
-            self.saturated += (rows.abs() >= self.level).sum(0).double().cpu()
-        var, mean = torch.var_mean(rows, dim=0, correction=0)
-        n = rows.shape[0]
-        self.mean, self.m2, self.positions = _chan(
-            self.mean, self.m2, self.positions, mean.double().cpu(), var.double().cpu() * n, n
-        )
+            self.saturated += (rows.abs() >= self.level).float().sum(0).double().cpu()
         idx = self._positions(sample.shape[1], self.positions_per_image, x.device)
-        rows = (sample if idx is None else sample.index_select(1, idx)).reshape(-1, c)
-        rows_mean = rows.mean(0)
-        centred = rows - rows_mean
-        co = (centred.T @ centred).double().cpu()
-        self.sample_mean, self.comoment, self.samples = _chan(
-            self.sample_mean, self.comoment, self.samples, rows_mean.double().cpu(), co, rows.shape[0]
-        )
+        corr_rows = (sample if idx is None else sample.index_select(1, idx)).reshape(-1, c)
+        self._rows.append(corr_rows.clone() if idx is None else corr_rows)
+        self._buffered += corr_rows.shape[0]
+        if self._buffered >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        rows = torch.cat(self._rows)
+        self._rows, self._buffered = [], 0
+        if self.shift is None:
+            self.shift = rows.mean(0)
+        shifted = rows - self.shift
+        self.shifted_products += (shifted.T @ shifted).double().cpu()
+        self.shifted_sum += shifted.sum(0).double().cpu()
+        self.samples += rows.shape[0]
 
     def stats(self) -> ChannelStatistics:
-        n = max(self.positions, 1)
-        std = torch.sqrt(torch.clamp(self.m2 / n, min=0)).numpy()
+        self._flush()
+        n = max(self.samples, 1)
+        mean_shifted = self.shifted_sum / n
+        comoment = self.shifted_products - torch.outer(mean_shifted, mean_shifted) * n
+        std = torch.sqrt(torch.clamp(torch.diagonal(comoment) / n, min=0)).numpy()
+        pooled = torch.cat(self.pooled).numpy() if self.pooled else np.zeros((0, self.channels), np.float32)
+        mean = pooled.astype(np.float64).mean(0) if pooled.shape[0] else np.zeros(self.channels)
         return ChannelStatistics(
             maximum=self.maximum.numpy(),
-            active_share=(self.positive / n).numpy(),
-            saturated_share=(self.saturated / n).numpy() if self.saturating else None,
-            mean=self.mean.numpy(),
+            active_share=(self.positive / max(self.positions, 1)).numpy(),
+            saturated_share=(self.saturated / max(self.positions, 1)).numpy() if self.saturating else None,
+            mean=mean,
             std=std,
-            rms=np.sqrt(self.mean.numpy() ** 2 + std**2),
-            correlation=correlation_from_comoment(self.comoment.numpy()),
-            pooled=torch.cat(self.pooled).numpy()
-            if self.pooled
-            else np.zeros((0, self.channels), np.float32),
+            rms=np.sqrt(mean**2 + std**2),
+            correlation=correlation_from_comoment(comoment.numpy()),
+            pooled=pooled,
         )
-
-
-def _chan(
-    mean_a: torch.Tensor, m2_a: torch.Tensor, n_a: int, mean_b: torch.Tensor, m2_b: torch.Tensor, n_b: int
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Merge two (mean, second moment, count) summaries; ``m2`` may be a vector or a co-moment matrix."""
-    n = n_a + n_b
-    if n_a == 0:
-        return mean_b.clone(), m2_b.clone(), n_b
-    delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    if m2_a.dim() == 2:
-        m2 = m2_a + m2_b + torch.outer(delta, delta) * (n_a * n_b / n)
-    else:
-        m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
-    return mean, m2, n
 
 
 def correlation_from_comoment(comoment: np.ndarray) -> np.ndarray:
