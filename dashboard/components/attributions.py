@@ -92,9 +92,15 @@ def deepvis_section() -> html.Section:
                         className="cl-deepvis-preset",
                     ),
                     html.Label("Steps", htmlFor="deepvis-steps", className="cl-label"),
-                    dcc.Input(id="deepvis-steps", type="number", min=1, max=4096, step=1, value=128),
+                    html.Div(
+                        dcc.Input(id="deepvis-steps", type="number", min=1, max=4096, step=1, value=128),
+                        className="cl-num",
+                    ),
                     html.Label("Seed", htmlFor="deepvis-seed", className="cl-label"),
-                    dcc.Input(id="deepvis-seed", type="number", min=0, step=1, value=0),
+                    html.Div(
+                        dcc.Input(id="deepvis-seed", type="number", min=0, step=1, value=0),
+                        className="cl-num",
+                    ),
                     html.Button(
                         "Run DeepVis", id="deepvis-start", n_clicks=0, className="cl-btn cl-btn-primary"
                     ),
