@@ -3,11 +3,13 @@
 ``extract_features(model, layer, batches, pool)`` runs the batches through ``model`` with a single
 forward hook on ``layer`` that pools the output inside the hook (so no full activation is kept or
 cloned) and, unless the model's outputs are wanted, stops the forward right after the layer so the
-rest of the network is not computed. The hook is removed on exit whatever happens.
+rest of the network is not computed. The hook is removed on exit whatever happens, and it acts only
+on forwards of the thread that installed it (a concurrent request on the same model runs untouched).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -84,9 +86,10 @@ def extract(
     pooled: list[torch.Tensor] = []
     preds: list[torch.Tensor] = []
     seen: dict[str, bool] = {"called": False}
+    owner = threading.get_ident()  # another thread's forward on the same shared model is not ours
 
     def hook(_m: nn.Module, _inp: Any, output: Any) -> None:
-        if seen["called"]:
+        if threading.get_ident() != owner or seen["called"]:
             return  # a module called twice in one forward: the first call is the layer's output
         seen["called"] = True
         t = first_tensor(output)

@@ -127,3 +127,22 @@ def test_check_features_refuses_what_cannot_be_projected() -> None:
         check_features(bad)
     with pytest.raises(InvalidInputError, match="constant"):
         check_features(np.ones((10, 4)))
+
+
+def test_a_concurrent_forward_on_the_same_model_is_neither_stopped_nor_recorded() -> None:
+    import threading
+
+    model = tiny()
+    other: dict[str, torch.Tensor] = {}
+
+    def batches():
+        worker = threading.Thread(target=lambda: other.setdefault("out", model(X)))
+        worker.start()  # runs while the extraction's hook is on the model, before our first forward
+        worker.join()
+        yield X[:1]
+        yield X[1:]
+
+    feats = extract_features(model, "0", batches(), "mean")
+    np.testing.assert_allclose(feats, [[1.5, -1.5], [-0.25, 0.25]])  # only our two images
+    assert other["out"].shape == (2, 3)  # the other thread's forward ran to the end
+    assert active_hook_count(model) == 0
