@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -101,12 +103,28 @@ def digits_batches(batch_size: int = 256, labelled: bool = True):
     ]
 
 
+CLEAN_ID, PLANTED_ID = "audit_clean", "audit_planted"
+
+
+@contextmanager
+def audit_models_registered() -> Iterator[tuple[str, str]]:
+    """The clean and planted models in the zoo as ``audit_clean`` and ``audit_planted``, removed on exit
+    (so that contract tests over every registered model never see them)."""
+    from server.zoo.registry import unregister_model
+
+    try:
+        yield register_audit_models()
+    finally:
+        unregister_model(CLEAN_ID)
+        unregister_model(PLANTED_ID)
+
+
 def register_audit_models() -> tuple[str, str]:
     """Register the clean and planted models in the zoo as ``audit_clean`` and ``audit_planted``."""
     from server.zoo.registry import ModelSpec, WeightsLocation, get_spec, register_model
 
     digits_card = get_spec("digits_cnn").card
-    for model_id, build in (("audit_clean", clean_digits_model), ("audit_planted", planted_digits_model)):
+    for model_id, build in ((CLEAN_ID, clean_digits_model), (PLANTED_ID, planted_digits_model)):
         register_model(
             ModelSpec(
                 card=replace(digits_card, id=model_id, description=f"{model_id} (tests of the neuron audit)"),
@@ -116,4 +134,4 @@ def register_audit_models() -> tuple[str, str]:
                 tags=("test",),
             )
         )
-    return "audit_clean", "audit_planted"
+    return CLEAN_ID, PLANTED_ID

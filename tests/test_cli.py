@@ -11,9 +11,15 @@ import pytest
 
 from server.cli import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, main
 from server.config import REPO_ROOT, get_settings
-from tests.audit_models import PLAN, register_audit_models
+from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
 
-CLEAN, PLANTED = register_audit_models()
+CLEAN, PLANTED = CLEAN_ID, PLANTED_ID
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _audit_models():
+    with audit_models_registered():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 
 from server.config import REPO_ROOT, Settings
-from tests.audit_models import PLAN, register_audit_models
+from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
 from tests.conftest import encode, wait_for
 
-CLEAN, PLANTED = register_audit_models()
+CLEAN, PLANTED = CLEAN_ID, PLANTED_ID
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _audit_models():
+    with audit_models_registered():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,15 @@ from dash import html, no_update
 from dashboard.callbacks import audit as cb
 from dashboard.components.audit import explore_link, flag_list, layer_table
 from dashboard.figures.audit import checkpoint_updates_figure, correlation_heatmap, separability_figure
-from tests.audit_models import PLAN, register_audit_models
+from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
 
-CLEAN, PLANTED = register_audit_models()
+CLEAN, PLANTED = CLEAN_ID, PLANTED_ID
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _audit_models():
+    with audit_models_registered():
+        yield
 
 
 def test_heatmap_orders_rows_and_columns_by_cluster_and_marks_flags():
