@@ -118,8 +118,13 @@ def test_stricter_thresholds_flag_more_and_are_adjustable(clean_model, clean_res
     assert result_strict.thresholds.dead_share == 0.45
 
 
-def test_separability_curve_rises_on_trained_digits(digits_model):
-    result = audit_model(digits_model.model, digits_batches())
+@pytest.fixture(scope="module")
+def digits_result(digits_model):
+    return audit_model(digits_model.model, digits_batches())
+
+
+def test_separability_curve_rises_on_trained_digits(digits_result):
+    result = digits_result
     purity = {layer.name: layer.separability for layer in result.layers}
     assert all(0.0 <= p <= 1.0 for p in purity.values())
     assert purity["classifier.4"] > purity["features.0"] + 0.2
@@ -299,6 +304,17 @@ def test_relative_updates_shrink_across_digits_snapshots(digits_model):
             next(x for x in c.layers if x.layer == layer.layer).relative_update / c.epochs for c in series
         ]
         assert all(a > b for a, b in itertools.pairwise(rates)), (layer.layer, rates)
+
+
+def test_filters_that_never_changed_late_in_training_are_dead_ones(digits_model, digits_result):
+    """A dead ReLU unit gets no gradient: between epochs 10 and 30 its weights must not move."""
+    snapshots = dict(digits_snapshots(digits_model))
+    cmp = compare_state_dicts(snapshots["epoch_10"], snapshots["epoch_30"], ("epoch_10", "epoch_30"))
+    dead = digits_result.flagged(["dead"])
+    unchanged = {layer.layer: set(layer.unchanged) for layer in cmp.layers}
+    assert sum(map(len, unchanged.values())) > 10
+    for layer, filters in unchanged.items():
+        assert filters <= set(dead.get(layer, [])), layer
 
 
 def test_comparison_finds_filters_that_never_changed():
