@@ -157,6 +157,14 @@ def response_points(model: nn.Module, example: torch.Tensor) -> dict[str, Respon
     return points
 
 
+def output_channels(module: nn.Module) -> int:
+    """Output channels of a conv, output features of a linear layer."""
+    value = getattr(module, "out_channels", None) or getattr(module, "out_features", None)
+    if not isinstance(value, int):
+        raise InvalidInputError(f"{type(module).__name__} is not a conv or linear layer.")
+    return value
+
+
 class CallCounter:
     """Counts the calls of each hooked module within one forward of the root model."""
 
@@ -704,9 +712,8 @@ def audit_model(
     accumulators: dict[str, ChannelAccumulator] = {}
     for i, point in enumerate(points.values()):
         module = modules[point.layer]
-        channels = module.out_channels if isinstance(module, CONV_TYPES) else module.out_features  # type: ignore[union-attr]
         accumulators[point.layer] = ChannelAccumulator(
-            int(channels),
+            output_channels(module),
             positions_per_image,
             point.saturating,
             thresholds.saturation_level,
@@ -1146,7 +1153,7 @@ def what_if_zeroing(
     masks: dict[str, torch.Tensor] = {}
     for layer, filters in zero.items():
         module = dict(clone.named_modules())[layer]
-        channels = module.out_channels if isinstance(module, CONV_TYPES) else module.out_features  # type: ignore[union-attr]
+        channels = output_channels(module)
         bad = [f for f in filters if not 0 <= int(f) < channels]
         if bad:
             raise InvalidInputError(f"Layer '{layer}' has {channels} filters; cannot zero {bad}.")
