@@ -9,6 +9,7 @@ Run: .venv/bin/python bench/bench_deepvis.py [--steps-timed N] [--full 256]
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ def main() -> None:
         "--steps-timed", type=int, default=12, help="steps per preset in the interleaved comparison"
     )
     ap.add_argument("--full", type=int, default=256, help="steps of the full run whose wall time is reported")
+    ap.add_argument("--full-preset", default="deepvis", choices=("deepvis", "lucid"))
     args = ap.parse_args()
     lm = ZooManager().load(args.model)
     card = lm.card
@@ -40,11 +42,7 @@ def main() -> None:
         out = lm.model(inp)
         (-out[0, 1]).backward()
 
-    step_times: dict[str, list[tuple[float, float]]] = {
-        "bare forward+backward": [],
-        "deepvis": [],
-        "lucid": [],
-    }
+    step_times: dict[str, list[tuple[float, float]]] = {}
 
     def run(preset: str, steps: int) -> None:
         """Render, timing each step; a bare forward+backward runs (timed apart) between every two steps."""
@@ -54,9 +52,11 @@ def main() -> None:
         def on_step(step: int, _value: float, _img: torch.Tensor) -> None:
             w, c = time.perf_counter(), time.process_time()
             if step > 0:  # the first interval includes the start evaluation
-                step_times[preset].append((w - mark[0], c - mark[1]))
+                step_times.setdefault(preset, []).append((w - mark[0], c - mark[1]))
             bare()
-            step_times["bare forward+backward"].append((time.perf_counter() - w, time.process_time() - c))
+            if step > 0:  # paired with the step just before it: the same load on both
+                bare_times = step_times.setdefault(f"bare, between {preset} steps", [])
+                bare_times.append((time.perf_counter() - w, time.process_time() - c))
             mark[0], mark[1] = time.perf_counter(), time.process_time()
 
         render(
@@ -70,25 +70,34 @@ def main() -> None:
             on_step=on_step,
         )
 
-    run("deepvis", 2)
-    run("lucid", 2)  # warm-up
-    for k in step_times:
-        step_times[k].clear()
+    run("deepvis", 3)
+    run("lucid", 3)  # warm-up
+    step_times.clear()
     for preset in ("deepvis", "lucid"):
         run(preset, args.steps_timed + 1)
 
     print(
         f"{args.model} {card.input_size} on {lm.device}, {torch.get_num_threads()} threads; class-logit objective"
     )
-    report(step_times, "bare forward+backward")
+    for preset in ("deepvis", "lucid"):
+        base = f"bare, between {preset} steps"
+        report({base: step_times[base], preset: step_times[preset]}, base)
+        paired = [
+            s[i] / b[i] for s, b in zip(step_times[preset], step_times[base], strict=True) for i in (0, 1)
+        ]
+        wall, cpu = paired[0::2], paired[1::2]
+        print(
+            f"  {preset}: median of per-step ratios to the adjacent bare run: "
+            f"wall {statistics.median(wall):.2f}x, CPU {statistics.median(cpu):.2f}x"
+        )
     if args.full:
-        cfg = preset_config("deepvis", card.input_size[1:], steps=args.full, seed=0)
+        cfg = preset_config(args.full_preset, card.input_size[1:], steps=args.full, seed=0)
         w, c = time.perf_counter(), time.process_time()
         r = render(
             lm.model, target, cfg, input_size=card.input_size, mean=card.mean, std=card.std, device=lm.device
         )
         print(
-            f"  {args.full} deepvis steps: {time.perf_counter() - w:.1f} s wall, {time.process_time() - c:.1f} s CPU; "
+            f"  {args.full} {args.full_preset} steps: {time.perf_counter() - w:.1f} s wall, {time.process_time() - c:.1f} s CPU; "
             f"objective {r.start_value:.2f} -> {r.final_value:.2f}"
         )
 
