@@ -360,3 +360,57 @@ def test_lite0_relu6_maps_differ_from_gradient(lite0, chelsea_jpeg) -> None:
         corr = np.corrcoef(maps[mode].ravel(), maps["gradient"].ravel())[0, 1]
         assert corr < 0.99, mode
     assert cam.map.shape == (224, 224) and cam.map.max() > 0
+
+
+def _torchvision(name: str) -> nn.Module:
+    import torchvision
+
+    return torchvision.models.get_model(name, weights=None)
+
+
+def _timm(name: str) -> nn.Module:
+    import timm
+
+    return timm.create_model(name, pretrained=False)
+
+
+def _convnext() -> nn.Module:
+    model = _timm("convnext_atto")
+    for m in model.modules():  # layer scale starts at 1e-6: the GELU branches would be invisible
+        if getattr(m, "gamma", None) is not None:
+            m.gamma.data.fill_(1.0)
+    return model
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+# Architectures whose rectifiers reach the engine in different ways.
+ARCHITECTURES = {
+    "resnet18 (nn.ReLU inplace, shared module)": lambda: _torchvision("resnet18"),
+    "densenet121 (functional F.relu inplace)": lambda: _torchvision("densenet121"),
+    "mobilenet_v3_small (Hardswish, ReLU, SE gates)": lambda: _torchvision("mobilenet_v3_small"),
+    "efficientnet_b0 timm (SiLU in BatchNormAct2d)": lambda: _timm("efficientnet_b0"),
+    "convnext_atto timm (GELU)": _convnext,
+}
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_every_method_runs_on_every_architecture(name: str) -> None:
+    torch.manual_seed(0)
+    model = ARCHITECTURES[name]().eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    maps = {}
+    for method in ("gradient", "deconvnet", "guided_backprop"):
+        a = backprop_map(model, x, Target(class_index=3), method)
+        assert a.map.shape == (3, 64, 64) and np.isfinite(a.map).all() and np.abs(a.map).max() > 0, method
+        maps[method] = a.map
+        assert active_hook_count(model) == 0 and function_mode_depth() == 0
+    assert relative_difference(maps["deconvnet"], maps["gradient"]) > 0.05
+    assert relative_difference(maps["guided_backprop"], maps["gradient"]) > 0.05
+    conv = next(n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.out_channels > 8)
+    cam = gradcam(model, x, conv)
+    assert cam.map.shape == (64, 64) and np.isfinite(cam.map).all()
+    assert all(getattr(m, "inplace", True) in (True, False) for m in model.modules())
+    assert active_hook_count(model) == 0 and function_mode_depth() == 0
