@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,7 +34,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
             status_code=422,
-            content={"detail": _readable_validation(exc), "error": "ValidationError", "errors": exc.errors()},
+            content={
+                "detail": _readable_validation(exc),
+                "error": "ValidationError",
+                # a validator's ValueError travels in ctx; jsonable_encoder turns it into its message
+                "errors": jsonable_encoder(exc.errors(), custom_encoder={Exception: str}),
+            },
         )
 
     @app.exception_handler(StarletteHTTPException)
