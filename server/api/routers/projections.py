@@ -16,13 +16,13 @@ from server.api.deps import JobsDep, ProjectionsDep
 from server.api.schemas.projections import LiveIn, LiveOut, PointsOut, ProjectionIn, ProjectionJobOut
 from server.engine.projection import PARAMS
 from server.errors import ConflictError, NotFoundError
-from server.jobs import JobState
+from server.jobs import JobManager, JobState
 from server.projections import TASK_KIND, ProjectionRequest
 
 router = APIRouter(prefix="/api/v1/projections", tags=["projections"])
 
 
-def _projection_job(jobs: Any, job_id: str) -> JobState:
+def _projection_job(jobs: JobManager, job_id: str) -> JobState:
     state = jobs.get(job_id)
     if state.kind != TASK_KIND:
         raise NotFoundError(f"Job '{job_id}' is a {state.kind} job, not a projection.")
