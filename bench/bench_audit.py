@@ -78,7 +78,9 @@ def main() -> None:
     print(f"feature extraction ({layer}): {', '.join(f'{t:.2f}' for t in ext_times)} s -> best {ext:.2f} s")
     print(f"full audit: {', '.join(f'{t:.2f}' for t in audit_times)} s -> best {aud:.2f} s")
     s = audit.summary  # type: ignore[attr-defined]
-    print(f"audit covered {s['layers']} layers, {s['filters']} filters; flagged {s['flagged']}")
+    print(f"audit covered {s['layers']} layers, {s['filters']} filters; flagged {s['flagged']} {s['counts']}")
+    pairs = ", ".join(f"{a / e:.2f}" for e, a in zip(ext_times, audit_times, strict=True))
+    print(f"ratio per alternating pair: {pairs}")
     print(f"ratio audit / extraction = {aud / ext:.2f} (target <= 2)")
 
 
