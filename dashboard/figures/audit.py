@@ -68,9 +68,9 @@ def separability_figure(report: dict[str, Any]) -> go.Figure:
             hovertemplate="%{x}: purity %{y:.3f}<extra></extra>",
         )
     )
-    fig.update_yaxes(range=[0, 1.02], title="k-NN purity")
-    fig.update_xaxes(title="layer", type="category")
-    return _layout(fig, 300, title="Class separability per layer")
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_xaxes(type="category")
+    return _layout(fig, 300, title="Class separability per layer (k-NN purity of pooled features)")
 
 
 def cka_figure(report: dict[str, Any]) -> go.Figure:
