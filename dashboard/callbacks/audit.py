@@ -337,7 +337,11 @@ def poll_compare(job: dict[str, Any] | None) -> tuple[Any, bool, Any]:
     if state["status"] == "succeeded":
         result = state["result"]
         unchanged = sum(c["unchanged_filters"] for c in result["comparisons"])
-        return checkpoint_updates_figure(result), True, f"{unchanged} filter updates were exactly zero."
+        return (
+            checkpoint_updates_figure(result),
+            True,
+            f"{unchanged} filters did not change between consecutive checkpoints.",
+        )
     if state["status"] in TERMINAL:
         return no_update, True, error_alert(state.get("error") or "The comparison failed.")
     return no_update, False, f"{state['status']} · {100 * state['progress']:.0f}%"

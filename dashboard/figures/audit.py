@@ -68,9 +68,9 @@ def separability_figure(report: dict[str, Any]) -> go.Figure:
             hovertemplate="%{x}: purity %{y:.3f}<extra></extra>",
         )
     )
-    fig.update_yaxes(range=[0, 1.02])
+    fig.update_yaxes(range=[0, 1.02], title="k-NN purity")
     fig.update_xaxes(type="category")
-    return _layout(fig, 300, title="Class separability per layer (k-NN purity of pooled features)")
+    return _layout(fig, 320, title="Class separability per layer")
 
 
 def cka_figure(report: dict[str, Any]) -> go.Figure:
@@ -89,7 +89,7 @@ def cka_figure(report: dict[str, Any]) -> go.Figure:
     )
     fig.update_xaxes(type="category", showticklabels=len(cka["layers"]) <= 30)
     fig.update_yaxes(type="category", showticklabels=len(cka["layers"]) <= 30, autorange="reversed")
-    return _layout(fig, 420, title="Layer similarity (linear CKA)")
+    return _layout(fig, 440, title="Layer similarity (linear CKA)")
 
 
 def filter_stats_figure(layer: dict[str, Any], selected: int | None = None) -> go.Figure:
@@ -125,4 +125,4 @@ def checkpoint_updates_figure(result: dict[str, Any]) -> go.Figure:
         )
     fig.update_yaxes(title="‖ΔW‖/‖W‖" + (" per epoch" if per_epoch else ""))
     fig.update_xaxes(type="category")
-    return _layout(fig, 320, barmode="group", title="Weight updates between checkpoints")
+    return _layout(fig, 340, barmode="group", title="Weight updates between checkpoints")

@@ -82,6 +82,7 @@ def layout(**query: Any) -> html.Div:
                                         id="audit-heatmap",
                                         figure=message_figure("Run an audit, then pick a layer.", height=200),
                                         config=GRAPH_CONFIG,
+                                        style={"height": "540px"},
                                     ),
                                     type="dot",
                                 ),
@@ -105,12 +106,18 @@ def layout(**query: Any) -> html.Div:
                         dcc.Graph(
                             id="audit-separability",
                             config=GRAPH_CONFIG,
-                            figure=message_figure("", height=120),
+                            figure=message_figure("Run an audit on labelled data.", height=300),
+                            style={"height": "320px"},
                         ),
                     ),
                     panel(
                         "Layer similarity",
-                        dcc.Graph(id="audit-cka", config=GRAPH_CONFIG, figure=message_figure("", height=120)),
+                        dcc.Graph(
+                            id="audit-cka",
+                            config=GRAPH_CONFIG,
+                            figure=message_figure("Run an audit.", height=300),
+                            style={"height": "440px"},
+                        ),
                     ),
                 ],
                 className="cl-audit-grid",
@@ -125,7 +132,8 @@ def layout(**query: Any) -> html.Div:
                         dcc.Graph(
                             id="audit-cmp-graph",
                             config=GRAPH_CONFIG,
-                            figure=message_figure("Pick two or more checkpoints.", height=120),
+                            figure=message_figure("Pick two or more checkpoints.", height=300),
+                            style={"height": "340px"},
                         ),
                     ]
                 ),
