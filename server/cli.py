@@ -3,9 +3,9 @@
     convlens audit --model digits_cnn --dataset digits --fail-on 'dead>5%'
     convlens compare --model digits_cnn epoch_01 epoch_03 epoch_10 epoch_30
 
-``audit`` prints a readable summary and exits 0 when every gate passes, 1 when a gate fails and
-2 on bad input (an unknown model, a threshold outside [0, 1], an unreadable gate...), so that CI
-can fail a build on a neuron audit. Reports can be written with ``--json`` and ``--html``.
+``audit`` prints a readable summary and exits 0 when every gate passes, 1 when a gate fails,
+2 on bad input (an unknown model, a threshold outside [0, 1], an unreadable gate...) and 3 when
+the audit could not run (e.g. unreadable stored data), so that CI can fail a build on a neuron audit. Reports can be written with ``--json`` and ``--html``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from server.errors import ConvLensError, InvalidInputError
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_ERROR = 0, 1, 2, 3
 
 
 def _threshold(text: str) -> tuple[str, float]:
@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
         kind = "bad input" if isinstance(exc, InvalidInputError) else type(exc).__name__
         print(f"convlens: {kind}: {exc.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # an environment failure (unreadable data, out of memory): say it, no traceback
+        print(f"convlens: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

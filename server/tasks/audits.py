@@ -151,12 +151,29 @@ def audit_data(
     kept: list[tuple[torch.Tensor, np.ndarray | None]] = []
     complete: list[bool] = []
 
+    def images() -> Iterator[Any]:
+        if len(indices) == n:  # every image: one pass over the stored archive
+            yield from (img for _rec, img in store.iter_images(dataset_id))
+        else:
+            yield from (store.load_image(dataset_id, i) for i in indices)
+
     def load() -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
-            x = torch.cat([preprocess(store.load_image(dataset_id, i), loaded.prep)[0] for i in chunk])
-            y = None if labels is None else labels[start : start + len(chunk)]
-            yield loaded.to_input(x), y
+        chunk: list[torch.Tensor] = []
+        start = 0
+        for img in images():
+            chunk.append(preprocess(img, loaded.prep)[0])
+            if len(chunk) == batch_size:
+                yield (
+                    loaded.to_input(torch.cat(chunk)),
+                    None if labels is None else labels[start : start + len(chunk)],
+                )
+                start += len(chunk)
+                chunk = []
+        if chunk:
+            yield (
+                loaded.to_input(torch.cat(chunk)),
+                None if labels is None else labels[start : start + len(chunk)],
+            )
 
     def batches() -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
         """Preprocessed once and kept when small (the what-if passes reuse them), streamed otherwise."""
