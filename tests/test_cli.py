@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from server.cli import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, main
+from server.cli import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, main
 from server.config import REPO_ROOT, get_settings
 from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
 
@@ -148,3 +148,15 @@ def test_python_dash_m_entry_point(tmp_path):
         timeout=120,
     )
     assert help_.returncode == 0 and "--fail-on" in help_.stdout
+
+
+def test_an_audit_that_cannot_run_exits_three_without_a_traceback(data_dir, capsys, monkeypatch):
+    import server.tasks.audits as audits
+
+    def broken(*_args, **_kwargs):
+        raise FileNotFoundError("datasets/digits/images.zip")
+
+    monkeypatch.setattr(audits, "run_audit", broken)
+    assert main(["audit", "--model", CLEAN, "--dataset", "digits"], out=io.StringIO()) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.strip() == "convlens: error: FileNotFoundError: datasets/digits/images.zip"
