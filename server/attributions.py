@@ -6,7 +6,6 @@ and a content-keyed cache of responses. No web imports.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,6 @@ from server.artifacts import ArtifactStore, content_key
 from server.config import Settings
 from server.engine.imaging import (
     colorize,
-    decode_image,
     normalize_maps,
     npy_bytes,
     png_bytes,
@@ -25,7 +23,7 @@ from server.engine.imaging import (
 )
 from server.engine.relu_backprop import METHODS, Attribution, Target, attribute, backprop_top_filters
 from server.errors import InvalidInputError, NotFoundError
-from server.explore import LRU
+from server.explore import LRU, decode_upload
 from server.zoo.manager import LoadedModel
 
 MAX_TOP_K = 64
@@ -111,18 +109,11 @@ class AttributionService:
         self.cache = LRU(settings.result_cache_items)
 
     def decode(self, data: bytes) -> tuple[Image.Image, str]:
-        img = decode_image(
-            data, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels
-        )
-        return img, hashlib.sha256(data).hexdigest()
-
-    @staticmethod
-    def _model_key(lm: LoadedModel) -> str:
-        return f"{lm.id}:{'untrained' if lm.untrained else lm.weights_source}"
+        return decode_upload(self.settings, data)
 
     def compute(self, lm: LoadedModel, img: Image.Image, sha: str, req: AttributionRequest) -> dict[str, Any]:
         req.validate(lm)
-        cache_key = content_key("attr", self._model_key(lm), sha, repr(req))
+        cache_key = content_key("attr", lm.cache_key, sha, repr(req))
         cached = self.cache.get(cache_key)
         if cached is not None:
             return cached

@@ -34,6 +34,12 @@ from server.errors import InvalidInputError, NotFoundError
 from server.zoo.manager import LoadedModel
 
 
+def decode_upload(settings: Settings, data: bytes) -> tuple[Image.Image, str]:
+    """An uploaded file -> (RGB image, sha256 of its bytes), within the configured limits."""
+    img = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+    return img, hashlib.sha256(data).hexdigest()
+
+
 class LRU:
     """A small thread-safe LRU for computed responses."""
 
@@ -72,16 +78,10 @@ class ExploreService:
     # --- input ------------------------------------------------------------------------------------------
 
     def decode(self, data: bytes) -> tuple[Image.Image, str]:
-        img = decode_image(
-            data, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels
-        )
-        return img, hashlib.sha256(data).hexdigest()
-
-    def _model_key(self, lm: LoadedModel) -> str:
-        return f"{lm.id}:{'untrained' if lm.untrained else lm.weights_source}"
+        return decode_upload(self.settings, data)
 
     def _input_artifact(self, lm: LoadedModel, sha: str, cropped: Image.Image) -> str:
-        key = content_key(self._model_key(lm), sha, "input")
+        key = content_key(lm.cache_key, sha, "input")
         if not self.artifacts.exists(key, "input.png"):
             self.artifacts.put(
                 key, "input.png", png_bytes(np.asarray(cropped.convert("RGB")), upscale_to=224)
@@ -93,7 +93,7 @@ class ExploreService:
     def predict(self, lm: LoadedModel, img: Image.Image, sha: str, top_k: int = 5) -> dict[str, Any]:
         if not 1 <= top_k <= 100:
             raise InvalidInputError("top_k must be between 1 and 100.")
-        key = f"predict:{self._model_key(lm)}:{sha}:{top_k}"
+        key = f"predict:{lm.cache_key}:{sha}:{top_k}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -117,7 +117,7 @@ class ExploreService:
         self, lm: LoadedModel, img: Image.Image, sha: str, layer: str, shared_scale: bool = False
     ) -> dict[str, Any]:
         info = lm.layer(layer)  # NotFoundError with suggestions
-        key_str = f"act:{self._model_key(lm)}:{sha}:{layer}:{shared_scale}"
+        key_str = f"act:{lm.cache_key}:{sha}:{layer}:{shared_scale}"
         cached = self.cache.get(key_str)
         if cached is not None:
             return cached
@@ -133,7 +133,7 @@ class ExploreService:
             act_maps = act
         else:
             act_maps = act.reshape(act.shape[0], -1)[:, None, :]
-        art_key = content_key(self._model_key(lm), sha, layer)
+        art_key = content_key(lm.cache_key, sha, layer)
         mos = mosaic(act_maps, shared_scale=shared_scale, pad=1)
         rows, cols = grid_shape(act_maps.shape[0])
         mosaic_name = f"mosaic_{'shared' if shared_scale else 'per_channel'}.png"
@@ -216,7 +216,7 @@ class ExploreService:
             "rgb_tiles_url": None,
         }
         if layer == names[0] and w.dim() == 4 and w.shape[1] == 3:
-            key = content_key(self._model_key(lm), layer, "rgb")
+            key = content_key(lm.cache_key, layer, "rgb")
             if not self.artifacts.exists(key, "rgb_tiles.png"):
                 self.artifacts.put(
                     key, "rgb_tiles.png", png_bytes(rgb_filter_mosaic(w.numpy()), upscale_to=256)

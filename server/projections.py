@@ -31,7 +31,7 @@ from server.engine.projection import METHODS, GraphCache, TSNERun, project, vali
 from server.engine.purity import purity_report
 from server.errors import InvalidInputError, NotFoundError
 from server.features_cache import DatasetFeatures, FeatureCache, feature_key
-from server.zoo.manager import ZooManager
+from server.zoo.manager import ZooManager, shared_zoo
 
 TASK_KIND = "projection"
 LIVE_KEYS = ("learning_rate", "perplexity")
@@ -314,5 +314,5 @@ def service_for(data_dir: str | None) -> ProjectionService:
     with _SERVICES_LOCK:
         if key not in _SERVICES:
             s = settings.model_copy(update={"data_dir": Path(key)})
-            _SERVICES[key] = ProjectionService(DatasetStore.from_settings(s), ZooManager(s.device))
+            _SERVICES[key] = ProjectionService(DatasetStore.from_settings(s), shared_zoo(s.device))
         return _SERVICES[key]

@@ -30,7 +30,7 @@ from server.artifacts import ArtifactStore
 from server.config import Settings, get_settings
 from server.explore import ExploreService
 from server.jobs import JobManager
-from server.zoo.manager import ZooManager
+from server.zoo.manager import shared_zoo
 
 log = logging.getLogger("convlens")
 
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
-    app.state.zoo = ZooManager(settings.device)
+    app.state.zoo = shared_zoo(settings.device)
     app.state.jobs = build_job_manager(settings)
     app.state.artifacts = ArtifactStore(settings.cache_dir / "artifacts")
     app.state.explore = ExploreService(settings, app.state.artifacts)

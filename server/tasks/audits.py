@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from server.artifacts import ArtifactStore, content_key
-from server.config import Settings, get_settings
+from server.config import Settings
 from server.datasets.archive import UNLABELLED
 from server.datasets.store import DatasetInfo, DatasetStore
 from server.engine.audit import (
@@ -36,6 +35,7 @@ from server.engine.audit import audit_model as engine_audit
 from server.engine.imaging import preprocess
 from server.errors import InvalidInputError, NotFoundError
 from server.jobs import JobContext, task
+from server.tasks.context import settings_for, zoo_for
 from server.zoo.checkpoints import STATE_DICT_SUFFIXES, read_state_dict
 from server.zoo.manager import LoadedModel, ZooManager
 
@@ -97,24 +97,6 @@ class AuditRequest:
 
 
 # --- process-wide services (the API and a Celery worker both run these tasks) ------------------------------
-
-_zoos: dict[str, ZooManager] = {}
-_zoo_lock = threading.Lock()
-
-
-def settings_for(params: dict[str, Any]) -> Settings:
-    """The environment's settings, with the data directory the submitting API uses."""
-    settings = get_settings()
-    if params.get("data_dir"):
-        settings = settings.model_copy(update={"data_dir": Path(params["data_dir"])})
-    return settings
-
-
-def zoo_for(settings: Settings) -> ZooManager:
-    with _zoo_lock:
-        if settings.device not in _zoos:
-            _zoos[settings.device] = ZooManager(settings.device)
-        return _zoos[settings.device]
 
 
 # --- datasets as batches -----------------------------------------------------------------------------------

@@ -4,42 +4,22 @@ images (stored as artifacts, linked from the job's frame), cancel within one ste
 from __future__ import annotations
 
 import math
-import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from server.artifacts import ArtifactStore, content_key
-from server.config import Settings, get_settings
+from server.config import Settings
 from server.engine.imaging import npy_bytes, png_bytes
 from server.engine.optvis import Objective, RenderConfig, channel, class_logit, neuron, preset_config, render
 from server.errors import InvalidInputError, NotFoundError
 from server.jobs import JobContext, task
+from server.tasks.context import settings_for, zoo_for
 from server.zoo.manager import LoadedModel, ZooManager
 
 DEEPVIS_TASK = "deepvis"
 FrameSink = Any  # callable(progress, message, frame | None)
-
-# One zoo per process for the jobs (the API and a Celery worker both run them).
-_zoos: dict[str, ZooManager] = {}
-_zoo_lock = threading.Lock()
-
-
-def settings_for(params: dict[str, Any]) -> Settings:
-    """The environment's settings, with the data directory of the API that submitted the job."""
-    settings = get_settings()
-    if params.get("data_dir"):
-        settings = settings.model_copy(update={"data_dir": Path(params["data_dir"])})
-    return settings
-
-
-def zoo_for(settings: Settings) -> ZooManager:
-    with _zoo_lock:
-        if settings.device not in _zoos:
-            _zoos[settings.device] = ZooManager(settings.device)
-        return _zoos[settings.device]
 
 
 def check_target(lm: LoadedModel, target: dict[str, Any]) -> None:

@@ -69,6 +69,11 @@ class LoadedModel:
         get_module(self.model, name)  # raises NotFoundError with suggestions
         return next(layer for layer in self.layers() if layer.name == name)
 
+    @property
+    def cache_key(self) -> str:
+        """Identifies these weights in content-keyed caches (random weights are seeded, so stable too)."""
+        return f"{self.id}:{'untrained' if self.untrained else self.weights_source}"
+
     def describe(self) -> dict[str, Any]:
         return {"model": self.id, "untrained": self.untrained, "pretrained": self.pretrained}
 
@@ -135,3 +140,16 @@ class ZooManager:
     def loaded_ids(self) -> list[tuple[str, bool]]:
         with self._lock:
             return list(self._loaded)
+
+
+_shared: dict[str, ZooManager] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_zoo(device: str = "auto") -> ZooManager:
+    """The process-wide zoo for ``device``: the API, the job tasks (in-process or in a Celery worker)
+    and the CLI all load each model once per process through it."""
+    with _shared_lock:
+        if device not in _shared:
+            _shared[device] = ZooManager(device)
+        return _shared[device]
