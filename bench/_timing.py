@@ -18,7 +18,9 @@ def median_seconds(fn: Callable[[], object], repeats: int = 15, warmup: int = 3)
     return statistics.median(samples)
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 15, warmup: int = 3) -> dict[str, float]:
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], repeats: int = 15, warmup: int = 3
+) -> dict[str, float]:
     """Time several variants in alternation so that background load affects them alike."""
     for fn in fns.values():
         for _ in range(warmup):

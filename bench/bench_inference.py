@@ -23,10 +23,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._timing import interleaved_medians  # noqa: E402
-from server.engine.hooks import capture_activations  # noqa: E402
-from server.zoo.manager import ZooManager  # noqa: E402
-from tests.processes import api_process  # noqa: E402
+from bench._timing import interleaved_medians
+from server.engine.hooks import capture_activations
+from server.zoo.manager import ZooManager
+from tests.processes import api_process
 
 LAYER = "blocks.3"
 
@@ -51,8 +51,10 @@ def main() -> None:
 
     t = interleaved_medians({"plain": plain, "extract": extract}, repeats=10)
     r1 = t["plain"] / t["extract"]
-    print(f"[1] activation extraction ({LAYER}, batch 8): plain {8 / t['plain']:.1f} img/s, "
-          f"extract {8 / t['extract']:.1f} img/s -> throughput ratio {r1:.3f} (target >= 0.9)")
+    print(
+        f"[1] activation extraction ({LAYER}, batch 8): plain {8 / t['plain']:.1f} img/s, "
+        f"extract {8 / t['extract']:.1f} img/s -> throughput ratio {r1:.3f} (target >= 0.9)"
+    )
 
     # 2. ConvLens' inference path vs naive NCHW float32 (same weights)
     naive = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
@@ -60,17 +62,19 @@ def main() -> None:
         xb = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(batch))
         xb_fast = lm.to_input(xb)
 
-        def ours():
+        def ours(xb_fast=xb_fast):
             with torch.inference_mode():
                 model(xb_fast)
 
-        def base():
+        def base(xb=xb):
             with torch.no_grad():
                 naive(xb.contiguous())
 
         t = interleaved_medians({"ours": ours, "naive": base}, repeats=12 if batch == 1 else 6)
-        print(f"[2] batch {batch}: ours {batch / t['ours']:.1f} img/s, naive NCHW fp32 {batch / t['naive']:.1f} img/s "
-              f"-> speed-up {t['naive'] / t['ours']:.2f}x")
+        print(
+            f"[2] batch {batch}: ours {batch / t['ours']:.1f} img/s, naive NCHW fp32 {batch / t['naive']:.1f} img/s "
+            f"-> speed-up {t['naive'] / t['ours']:.2f}x"
+        )
 
     # 3. HTTP activations latency vs bare forward
     x1 = lm.example_input(batch=1)
@@ -90,16 +94,21 @@ def main() -> None:
             buf = io.BytesIO()
             Image.fromarray(img).save(buf, "PNG")
             t0 = time.perf_counter()
-            r = client.post("/api/v1/models/efficientnet_lite0/activations",
-                            files={"image": ("x.png", buf.getvalue())}, data={"layer": LAYER})
+            r = client.post(
+                "/api/v1/models/efficientnet_lite0/activations",
+                files={"image": ("x.png", buf.getvalue())},
+                data={"layer": LAYER},
+            )
             dt = time.perf_counter() - t0
             r.raise_for_status()
             if i >= 3:
                 lat.append(dt)
         http_median = statistics.median(lat)
     bare_t = interleaved_medians({"bare": bare}, repeats=20)["bare"]
-    print(f"[3] HTTP activations ({LAYER}, mosaic included) median {http_median * 1000:.1f} ms vs bare forward "
-          f"{bare_t * 1000:.1f} ms -> ratio {http_median / bare_t:.2f}x (target <= 3x)")
+    print(
+        f"[3] HTTP activations ({LAYER}, mosaic included) median {http_median * 1000:.1f} ms vs bare forward "
+        f"{bare_t * 1000:.1f} ms -> ratio {http_median / bare_t:.2f}x (target <= 3x)"
+    )
 
 
 if __name__ == "__main__":

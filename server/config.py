@@ -29,9 +29,13 @@ class Settings(BaseSettings):
     # Upload limits
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(50_000_000, gt=0)
-    max_archive_bytes: int = Field(500 * 1024 * 1024, gt=0, description="total uncompressed bytes of a dataset archive")
+    max_archive_bytes: int = Field(
+        500 * 1024 * 1024, gt=0, description="total uncompressed bytes of a dataset archive"
+    )
     max_archive_files: int = Field(100_000, gt=0)
-    max_archive_ratio: float = Field(200.0, gt=1, description="largest allowed uncompressed/compressed size per member")
+    max_archive_ratio: float = Field(
+        200.0, gt=1, description="largest allowed uncompressed/compressed size per member"
+    )
 
     # Caches
     result_cache_items: int = Field(64, ge=0, description="in-memory results kept per kind (content-keyed)")
@@ -52,7 +56,9 @@ class Settings(BaseSettings):
     job_workers: int = Field(2, ge=1)
     redis_url: str = "redis://127.0.0.1:6379/0"
     job_ttl_seconds: int = Field(24 * 3600, gt=0)
-    job_heartbeat_seconds: float = Field(2.0, gt=0, description="how often a Celery worker says a job is alive")
+    job_heartbeat_seconds: float = Field(
+        2.0, gt=0, description="how often a Celery worker says a job is alive"
+    )
     job_stale_seconds: float = Field(
         20.0, gt=0, description="a running job whose worker was silent this long is marked failed"
     )
@@ -70,7 +76,10 @@ class Settings(BaseSettings):
     def resolved_cors_origins(self) -> list[str]:
         if self.cors_origins:
             return self.cors_origins
-        return [f"http://{self.dashboard_host}:{self.dashboard_port}", f"http://localhost:{self.dashboard_port}"]
+        return [
+            f"http://{self.dashboard_host}:{self.dashboard_port}",
+            f"http://localhost:{self.dashboard_port}",
+        ]
 
     @property
     def cache_dir(self) -> Path:

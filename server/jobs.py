@@ -170,7 +170,9 @@ class JobContext:
         if self.cancelled:
             raise JobCancelled(self.job_id)
 
-    def report(self, progress: float, message: str | None = None, frame: Any = None, force: bool = False) -> None:
+    def report(
+        self, progress: float, message: str | None = None, frame: Any = None, force: bool = False
+    ) -> None:
         """Record progress (0..1) and optionally a new intermediate frame; raises JobCancelled if cancelled."""
         self.check_cancelled()
         fields: dict[str, Any] = {"progress": float(min(max(progress, 0.0), 1.0)), "heartbeat": time.time()}
@@ -189,7 +191,9 @@ class JobContext:
         return self.store.get_control(self.job_id)
 
 
-def run_job(store: JobStore, job_id: str, kind: str, params: dict[str, Any], worker: str | None = None) -> None:
+def run_job(
+    store: JobStore, job_id: str, kind: str, params: dict[str, Any], worker: str | None = None
+) -> None:
     """Run one job to a terminal state. Never raises: failures are recorded on the job."""
     if store.cancel_requested(job_id):
         store.update(job_id, status="cancelled", message="cancelled before it started")
@@ -209,7 +213,10 @@ def run_job(store: JobStore, job_id: str, kind: str, params: dict[str, Any], wor
     except Exception as exc:  # a bug or an environment failure: keep the server alive, report it
         log.exception("job %s (%s) failed", job_id, kind)
         store.update(
-            job_id, status="failed", error=f"{type(exc).__name__}: {exc}", message=traceback.format_exc(limit=3)
+            job_id,
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            message=traceback.format_exc(limit=3),
         )
     else:
         store.update(job_id, status="succeeded", progress=1.0, result=result)

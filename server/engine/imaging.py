@@ -39,7 +39,9 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     except Exception as exc:  # header parsers raise a zoo of types on garbage
         raise CorruptImageError(f"The image header could not be read: {exc}") from None
     if img.format not in ACCEPTED_FORMATS:
-        raise UnsupportedMediaError(f"Image format {img.format} is not accepted; send JPEG, PNG, WebP, BMP, GIF or TIFF.")
+        raise UnsupportedMediaError(
+            f"Image format {img.format} is not accepted; send JPEG, PNG, WebP, BMP, GIF or TIFF."
+        )
     w, h = img.size
     if w * h > max_pixels:
         raise PayloadTooLargeError(
@@ -50,10 +52,12 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
     try:
         img.seek(0)
         img.load()
-        img = ImageOps.exif_transpose(img) or img
+        oriented: Image.Image = ImageOps.exif_transpose(img) or img
     except Exception as exc:
-        raise CorruptImageError(f"The image is truncated or corrupt and could not be decoded: {exc}") from None
-    return to_rgb(img)
+        raise CorruptImageError(
+            f"The image is truncated or corrupt and could not be decoded: {exc}"
+        ) from None
+    return to_rgb(oriented)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -87,7 +91,12 @@ class Preprocessing:
     interpolation: str = "bilinear"
 
 
-_RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST, "box": Image.BOX}
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+}
 
 
 def resize_and_crop(img: Image.Image, prep: Preprocessing) -> Image.Image:
@@ -97,7 +106,7 @@ def resize_and_crop(img: Image.Image, prep: Preprocessing) -> Image.Image:
     iw, ih = img.size
     ratio = scale_size / min(iw, ih)
     nw, nh = max(w, round(iw * ratio)), max(h, round(ih * ratio))
-    img = img.resize((nw, nh), _RESAMPLE.get(prep.interpolation, Image.BILINEAR))
+    img = img.resize((nw, nh), _RESAMPLE.get(prep.interpolation, Image.Resampling.BILINEAR))
     left, top = (nw - w) // 2, (nh - h) // 2
     return img.crop((left, top, left + w, top + h))
 
@@ -136,8 +145,15 @@ def denormalize(x: torch.Tensor, prep: Preprocessing) -> np.ndarray:
 # Viridis, sampled at 9 points; interpolated to a 256-entry lookup table.
 _VIRIDIS_ANCHORS = np.array(
     [
-        [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-        [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
+        [68, 1, 84],
+        [71, 44, 122],
+        [59, 81, 139],
+        [44, 113, 142],
+        [33, 144, 141],
+        [39, 173, 129],
+        [92, 200, 99],
+        [170, 220, 50],
+        [253, 231, 37],
     ],
     dtype=np.float64,
 )
@@ -195,7 +211,7 @@ def png_bytes(arr: np.ndarray, upscale_to: int | None = None) -> bytes:
     img = Image.fromarray(arr)
     if upscale_to and max(img.size) < upscale_to:
         f = max(1, upscale_to // max(img.size))
-        img = img.resize((img.size[0] * f, img.size[1] * f), Image.NEAREST)
+        img = img.resize((img.size[0] * f, img.size[1] * f), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()

@@ -176,7 +176,7 @@ def _unavailable_message(model_id: str, hub_path: Path | None) -> str:
     where = f" or place it at {hub_path}" if hub_path else ""
     return (
         f"Weights unavailable: put a state dict in {models_dir} and name it under [weights] in "
-        f"{models_dir / 'catalogue.toml'} (e.g. {model_id} = \"{model_id}.safetensors\"){where}, "
+        f'{models_dir / "catalogue.toml"} (e.g. {model_id} = "{model_id}.safetensors"){where}, '
         "or set CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true where this machine has internet. "
         "Add ?untrained=true to explore the architecture with random weights."
     )

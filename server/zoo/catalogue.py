@@ -125,7 +125,9 @@ def spec_from_entry(entry: dict[str, Any], models_dir: Path) -> ModelSpec:
 
         return ModelSpec(card, build_ts, functools.partial(_locate, path), lambda m, loc: None, ("user",))
     if "architecture" not in entry or "weights" not in entry:
-        raise InvalidInputError(f"Catalogue model '{model_id}' needs 'architecture' and 'weights' (or 'torchscript').")
+        raise InvalidInputError(
+            f"Catalogue model '{model_id}' needs 'architecture' and 'weights' (or 'torchscript')."
+        )
     path = models_dir / entry["weights"]
     return ModelSpec(
         card,

@@ -99,7 +99,12 @@ def train(out_dir: Path, epochs: int = EPOCHS, seed: int = SEED) -> dict:
     model.eval()
     tmp = out_dir / "final.safetensors.tmp"
     save_file(_contiguous(model), str(tmp))
-    metrics = {"seed": seed, "epochs": epochs, "test_accuracy": history[-1]["test_accuracy"], "history": history}
+    metrics = {
+        "seed": seed,
+        "epochs": epochs,
+        "test_accuracy": history[-1]["test_accuracy"],
+        "history": history,
+    }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     tmp.replace(out_dir / "final.safetensors")  # last: its presence means training finished
     return metrics

@@ -56,7 +56,7 @@ def test_gif_first_frame():
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
     img = decode_image(buf.getvalue(), **LIMITS)
-    r, g, b = img.getpixel((0, 0))
+    r, _g, b = img.getpixel((0, 0))
     assert r > 200 and b < 50
 
 
