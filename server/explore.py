@@ -23,7 +23,7 @@ from server.engine.imaging import (
     colorize,
     decode_image,
     grid_shape,
-    mosaic,
+    mosaic_png,
     normalize_maps,
     npy_bytes,
     png_bytes,
@@ -134,10 +134,9 @@ class ExploreService:
         else:
             act_maps = act.reshape(act.shape[0], -1)[:, None, :]
         art_key = content_key(lm.cache_key, sha, layer)
-        mos = mosaic(act_maps, shared_scale=shared_scale, pad=1)
         rows, cols = grid_shape(act_maps.shape[0])
         mosaic_name = f"mosaic_{'shared' if shared_scale else 'per_channel'}.png"
-        self.artifacts.put(art_key, mosaic_name, png_bytes(mos))
+        self.artifacts.put(art_key, mosaic_name, mosaic_png(act_maps, shared_scale=shared_scale, pad=1))
         self.artifacts.put(art_key, "activations.npy", npy_bytes(act))
         stats = channel_stats(act_maps)
         out = {
@@ -149,8 +148,8 @@ class ExploreService:
             "shape": list(act.shape),
             "scale": "shared" if shared_scale else "per_channel",
             "value_range": [float(act_maps.min()), float(act_maps.max())],
-            "channels": [asdict(s) for s in stats],
-            "silent_channels": [s.index for s in stats if s.max <= 0],
+            "channels": stats,
+            "silent_channels": [s["index"] for s in stats if s["max"] <= 0],
             "mosaic_url": self.artifacts.url(art_key, mosaic_name),
             "mosaic_grid": {
                 "rows": rows,

@@ -186,8 +186,20 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def mosaic(maps: np.ndarray, *, shared_scale: bool, tile: int | None = None, pad: int = 1) -> np.ndarray:
-    """All channels of a (C, H, W) map as one viridis RGB grid (uint8), row-major channel order."""
+# A PNG palette: viridis in entries 0..254, white (the grid's background) in entry 255.
+MOSAIC_PALETTE = np.concatenate(
+    [VIRIDIS_LUT[np.linspace(0, 255, 255).round().astype(int)], [[255, 255, 255]]]
+)
+_BACKGROUND = 255
+
+
+def mosaic_indices(
+    maps: np.ndarray, *, shared_scale: bool, tile: int | None = None, pad: int = 1
+) -> np.ndarray:
+    """All channels of a (C, H, W) map as one grid of MOSAIC_PALETTE indices (uint8), row-major order.
+
+    Indices rather than RGB: a palette PNG is a third of the bytes and encodes ~40x faster.
+    """
     if maps.ndim == 1:  # linear layer: one row of 1x1 "maps"
         maps = maps[:, None, None]
     unit = normalize_maps(maps, shared_scale)
@@ -197,13 +209,32 @@ def mosaic(maps: np.ndarray, *, shared_scale: bool, tile: int | None = None, pad
         unit = unit.repeat(rep, axis=1).repeat(rep, axis=2)
         c, h, w = unit.shape
     rows, cols = grid_shape(c)
-    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    rgb = colorize(unit)
-    for i in range(c):
-        r, q = divmod(i, cols)
-        y, x = pad + r * (h + pad), pad + q * (w + pad)
-        out[y : y + h, x : x + w] = rgb[i]
-    return out
+    levels = np.clip((unit * 254.0).round(), 0, 254).astype(np.uint8)
+    # Pad the channel list to a full grid, frame each tile, then lay the tiles out in one reshape.
+    grid = np.full((rows * cols, h + pad, w + pad), _BACKGROUND, dtype=np.uint8)
+    grid[:c, pad:, pad:] = levels
+    out = (
+        grid.reshape(rows, cols, h + pad, w + pad)
+        .transpose(0, 2, 1, 3)
+        .reshape(rows * (h + pad), cols * (w + pad))
+    )
+    return np.pad(out, ((0, pad), (0, pad)), constant_values=_BACKGROUND)
+
+
+def mosaic(maps: np.ndarray, *, shared_scale: bool, tile: int | None = None, pad: int = 1) -> np.ndarray:
+    """All channels of a (C, H, W) map as one viridis RGB grid (uint8), row-major channel order."""
+    return MOSAIC_PALETTE.astype(np.uint8)[
+        mosaic_indices(maps, shared_scale=shared_scale, tile=tile, pad=pad)
+    ]
+
+
+def mosaic_png(maps: np.ndarray, *, shared_scale: bool, pad: int = 1) -> bytes:
+    """The mosaic as a palette PNG."""
+    img = Image.fromarray(mosaic_indices(maps, shared_scale=shared_scale, pad=pad), mode="P")
+    img.putpalette(MOSAIC_PALETTE.astype(np.uint8).tobytes())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def png_bytes(arr: np.ndarray, upscale_to: int | None = None) -> bytes:
