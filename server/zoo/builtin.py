@@ -44,10 +44,11 @@ def _load_state(model: nn.Module, loc: WeightsLocation) -> None:
 # --- EfficientNet-Lite0 -------------------------------------------------------------------------------
 
 
-def _lite0_build() -> nn.Module:
+def _timm_build(name: str) -> nn.Module:
+    """A timm architecture with random weights (weights are loaded separately, never downloaded here)."""
     import timm
 
-    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    return timm.create_model(name, pretrained=False)
 
 
 def _lite0_locate() -> WeightsLocation:
@@ -91,7 +92,7 @@ register_model(
             pretrained_on="ImageNet-1k",
             default_layer="blocks.3",
         ),
-        build=_lite0_build,
+        build=functools.partial(_timm_build, "tf_efficientnet_lite0"),
         locate_weights=_lite0_locate,
         load_weights=_lite0_load,
         tags=("default", "imagenet"),
@@ -254,12 +255,6 @@ for _arch, (_title, _layer) in TORCHVISION_MODELS.items():
     )
 
 
-def _irv2_build() -> nn.Module:
-    import timm
-
-    return timm.create_model("inception_resnet_v2", pretrained=False)
-
-
 def _irv2_locate() -> WeightsLocation:
     override = catalogue_weights_override("inception_resnet_v2")
     if override is not None:
@@ -303,7 +298,7 @@ register_model(
             pretrained_on="ImageNet-1k",
             default_layer="mixed_7a",
         ),
-        build=_irv2_build,
+        build=functools.partial(_timm_build, "inception_resnet_v2"),
         locate_weights=_irv2_locate,
         load_weights=_irv2_load,
         tags=("imagenet", "lecture"),
