@@ -130,3 +130,16 @@ def test_grayscale_model_takes_any_image(client):
     digit[1:7, 3:5] = 255  # a bright "1"
     r = client.post("/api/v1/models/digits_cnn/predict", files={"image": ("one.png", encode(digit))})
     assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "1"
+
+
+def test_input_as_the_model_sees_it_is_served_as_png(client, coffee_jpeg):
+    from PIL import Image
+
+    body = client.post(
+        "/api/v1/models/efficientnet_lite0/predict", files={"image": ("c.jpg", coffee_jpeg)}
+    ).json()
+    r = client.get(body["input_url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = Image.open(__import__("io").BytesIO(r.content))
+    assert img.size == (224, 224) and img.mode == "RGB"
+    assert client.get(body["input_url"]).content == r.content  # stored after the first render

@@ -22,7 +22,7 @@ _MEDIA = {
 @router.get("/{key}/{name}")
 def artifact(key: str, name: str, request: Request, artifacts: ArtifactsDep) -> Response:
     if not artifacts.exists(key, name):
-        data = request.app.state.explore.channel_png(key, name)
+        data = request.app.state.explore.render_on_demand(key, name)
         if data is not None:
             return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
     path = artifacts.path(key, name)
