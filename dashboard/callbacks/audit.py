@@ -24,6 +24,8 @@ from dashboard.figures.audit import (
     correlation_heatmap,
     separability_figure,
 )
+from dashboard.images import store_upload
+from server.config import get_settings
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -272,7 +274,16 @@ def detail(report: dict[str, Any] | None, selected: dict[str, Any] | None) -> An
         partners = [(int(i), float(row[i])) for i in best if np.isfinite(row[i])]
     except (ApiError, KeyError, ValueError):
         pass
-    return filter_detail(report, layer, filt, thumbs, partners)
+    # The link opens Explore on the image that excites this filter most, so its maps and DeepVis are there.
+    image = None
+    if thumbs:
+        try:
+            image = store_upload(
+                client.dataset_image(report["dataset"]["id"], thumbs[0][0]), get_settings().data_dir
+            )
+        except ApiError:
+            image = None
+    return filter_detail(report, layer, filt, thumbs, partners, image)
 
 
 @callback(Output("audit-detail", "children"), Input("audit-selected", "data"), State("audit-report", "data"))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from dash import dcc, html
 
 from dashboard.components.common import badge
+from dashboard.state import ExploreState
 
 KIND_LABELS = {
     "dead": "dead",
@@ -142,11 +142,9 @@ def flag_list(report: dict[str, Any], limit: int = 300) -> html.Div:
     return html.Div(buttons + more, className="cl-audit-flags")
 
 
-def explore_link(model: str, layer: str, filt: int, untrained: bool) -> str:
-    query = {"model": model, "layer": layer, "filter": filt}
-    if untrained:
-        query["untrained"] = "1"
-    return "/?" + urlencode(query)
+def explore_link(model: str, layer: str, filt: int, untrained: bool, image: str | None = None) -> str:
+    """The explore view of one filter; with ``image`` (an image id) it opens on that image's maps."""
+    return "/" + ExploreState(model=model, image=image, layer=layer, filter=filt, untrained=untrained).query()
 
 
 def filter_detail(
@@ -155,6 +153,7 @@ def filter_detail(
     filt: int,
     thumbnails: list[tuple[int, str]],
     partners: list[tuple[int, float]],
+    image: str | None = None,
 ) -> html.Div:
     """One filter: its finding, activation statistics, most-activating images, closest filters and a link to
     the explore page (its activation maps and DeepVis image)."""
@@ -188,7 +187,7 @@ def filter_detail(
     )
     link = dcc.Link(
         "Open in Explore: activation maps and DeepVis image →",
-        href=explore_link(report["model"], layer, filt, bool(report.get("untrained"))),
+        href=explore_link(report["model"], layer, filt, bool(report.get("untrained")), image),
         id="audit-explore-link",
     )
     return html.Div(

@@ -57,6 +57,8 @@ def test_explore_link_restores_the_filter_view():
         explore_link("digits_cnn", "features.2", 4, False) == "/?model=digits_cnn&layer=features.2&filter=4"
     )
     assert explore_link("m", "l", 1, True).endswith("&untrained=1")
+    # with the filter's strongest image, Explore opens straight on its maps and DeepVis panel
+    assert explore_link("m", "l", 1, False, "upload:ab12") == "/?model=m&image=upload:ab12&layer=l&filter=1"
 
 
 def wait_report(job: dict) -> dict:

@@ -29,7 +29,8 @@ def test_run_an_audit_and_open_a_flagged_filter(explore):
     page.wait_for_function(
         "Array.from(document.querySelectorAll('.cl-audit-thumb')).every(i => i.complete && i.naturalWidth > 0)"
     )
-    assert page.get_attribute("#audit-explore-link", "href").startswith("/?model=digits_cnn&layer=")
+    href = page.get_attribute("#audit-explore-link", "href")
+    assert href.startswith("/?model=digits_cnn&image=upload:") and "&layer=" in href and "&filter=" in href
 
     page.click("#audit-compare")  # the digits snapshots are preselected
     page.wait_for_function(
