@@ -14,6 +14,7 @@ from dashboard.components.attributions import attribution_row, job_status_text, 
 from dashboard.components.common import error_alert
 from dashboard.images import UnknownImageError, image_bytes
 from server.config import get_settings
+from server.jobs import TERMINAL
 
 MAP_METHODS = ("deconvnet", "guided_backprop", "gradcam")
 
@@ -114,7 +115,7 @@ def poll_deepvis(job_store: dict[str, Any] | None) -> tuple[Any, ...]:
         job = get_client().job(job_store["job_id"], since=job_store.get("frame_index", 0))
     except ApiError as err:
         return no_update, no_update, f"Lost the job: {err}", True, True, no_update
-    done = job["status"] in ("succeeded", "failed", "cancelled")
+    done = job["status"] in TERMINAL
     src: Any = no_update
     store = dict(job_store)
     if job.get("frame"):

@@ -26,9 +26,7 @@ from dashboard.figures.audit import (
 )
 from dashboard.images import store_upload
 from server.config import get_settings
-
-TERMINAL = ("succeeded", "failed", "cancelled")
-
+from server.jobs import TERMINAL
 
 # --- pickers ---------------------------------------------------------------------------------------------
 

@@ -30,8 +30,7 @@ from dashboard.figures import projection_figure
 from dashboard.images import store_upload
 from dashboard.state import ExploreState
 from server.config import get_settings
-
-TERMINAL = ("succeeded", "failed", "cancelled")
+from server.jobs import TERMINAL
 
 # --- pickers -------------------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from tests.deploy.images import (
     stage_instruction,
     stage_parents,
 )
+from tests.processes import stop_process
 
 VENV_BIN = str(Path(sys.executable).parent)
 PROFILES = [(), ("scale",), ("gpu",), ("scale", "gpu")]
@@ -179,12 +180,7 @@ def running(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subproce
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=20)
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> tuple[int, bytes]:

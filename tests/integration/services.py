@@ -22,7 +22,7 @@ import redis
 
 from server.config import REPO_ROOT, Settings
 from tests.deploy.images import stage_cmd
-from tests.processes import free_port
+from tests.processes import free_port, stop_process
 
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -68,12 +68,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
         yield url
     finally:
         client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
 
 def worker_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
