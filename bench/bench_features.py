@@ -6,7 +6,7 @@ Variants, each timed in alternation on the same preprocessed Lite0 batches (224 
 - ours mid:     ``extract_features(model, "blocks.3", ...)`` - pooled inside the hook, forward stopped
                 after the layer;
 - ours last:    ``extract_features(model, "bn2", ...)`` - the last feature layer: nearly a full forward;
-- naive mid:    ``capture_activations`` (cloned output) + full forward + pooling afterwards.
+- naive mid:    ``capture`` (cloned output) + full forward + pooling afterwards.
 
 Prints images/second and the ratio of each variant to the plain forward (> 1 is faster).
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._timing import interleaved_medians
 from server.engine.features import extract_features, pool_activation
-from server.engine.hooks import capture_activations
+from server.engine.hooks import capture
 from server.zoo.manager import ZooManager
 
 BATCH, N_BATCHES = 16, 2
@@ -45,7 +45,7 @@ def main() -> None:
 
     def naive_mid() -> None:
         out = []
-        with capture_activations(model, ["blocks.3"]) as acts, torch.inference_mode():
+        with capture(model, ["blocks.3"]) as acts, torch.inference_mode():
             for x in batches:
                 model(x)
                 out.append(pool_activation(acts["blocks.3"], "mean"))

@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._timing import interleaved_medians
-from server.engine.hooks import capture_activations
+from server.engine.hooks import capture
 from server.zoo.manager import ZooManager
 from tests.processes import api_process
 
@@ -45,7 +45,7 @@ def main() -> None:
             model(x8)
 
     def extract():
-        with capture_activations(model, [LAYER]) as acts, torch.inference_mode():
+        with capture(model, [LAYER]) as acts, torch.inference_mode():
             model(x8)
         return acts[LAYER].cpu().numpy()
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from server.engine.hooks import capture_activations
+from server.engine.hooks import capture
 from server.engine.layers import weighted_layers
 from server.zoo.digits import DigitsCNN, digits_split
 
@@ -65,7 +65,7 @@ def clean_digits_model(seed: int = 0) -> nn.Module:
             w.copy_(q.reshape(w.shape))
             module.bias.zero_()
         for name, module in weighted_layers(model):
-            with capture_activations(model, [name]) as out:
+            with capture(model, [name]) as out:
                 model(x)
             a = out[name]
             dims = (0, 2, 3) if a.dim() == 4 else (0,)

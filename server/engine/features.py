@@ -1,25 +1,25 @@
 """Batched feature extraction: one layer's output for many images, pooled per channel or flattened.
 
-``extract_features(model, layer, batches, pool)`` runs the batches through ``model`` with a single
-forward hook on ``layer`` that pools the output inside the hook (so no full activation is kept or
-cloned) and, unless the model's outputs are wanted, stops the forward right after the layer so the
-rest of the network is not computed. The hook is removed on exit whatever happens, and it acts only
-on forwards of the thread that installed it (a concurrent request on the same model runs untouched).
+``extract_features(model, layer, batches, pool)`` runs the batches through ``model`` under one
+:func:`~server.engine.hooks.capture` of ``layer`` that pools the output inside the hook (so no full
+activation is kept or cloned) and, unless the model's outputs are wanted, stops the forward right
+after the layer so the rest of the network is not computed. The hook is removed on exit whatever
+happens, and it acts only on forwards of the thread that installed it (a concurrent request on the
+same model runs untouched).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from server.engine.hooks import first_tensor, get_module, hooked
+from server.engine.hooks import capture, first_tensor
 from server.engine.imaging import Preprocessing, preprocess
 from server.engine.inference import to_model_input
 from server.errors import InvalidInputError
@@ -27,10 +27,6 @@ from server.errors import InvalidInputError
 Pooling = Literal["mean", "max", "flatten"]
 POOLINGS: tuple[str, ...] = ("mean", "max", "flatten")
 ProgressFn = Callable[[int, int | None], None]  # (images done, total or None)
-
-
-class _LayerReached(Exception):
-    """Raised by the hook to end a forward once the wanted layer has produced its output."""
 
 
 @dataclass(frozen=True)
@@ -81,35 +77,24 @@ def extract(
     """
     if pool not in POOLINGS:
         raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
-    module = get_module(model, layer)
     device = _model_device(model)
     pooled: list[torch.Tensor] = []
     preds: list[torch.Tensor] = []
-    seen: dict[str, bool] = {"called": False}
-    owner = threading.get_ident()  # another thread's forward on the same shared model is not ours
-
-    def hook(_m: nn.Module, _inp: Any, output: Any) -> None:
-        if threading.get_ident() != owner or seen["called"]:
-            return  # a module called twice in one forward: the first call is the layer's output
-        seen["called"] = True
-        t = first_tensor(output)
-        if t is None:
-            raise InvalidInputError(f"Layer '{layer}' does not output a tensor.")
-        pooled.append(pool_activation(t.detach(), pool).float().cpu())
-        if not with_predictions:
-            raise _LayerReached
-
     done = 0
-    with hooked(lambda: [module.register_forward_hook(hook)]), torch.inference_mode():
+    with (
+        capture(
+            model,
+            [layer],
+            clone=False,
+            stop_after=not with_predictions,
+            strict=True,
+            reduce=lambda t: pool_activation(t, pool).float().cpu(),
+        ) as cap,
+        torch.inference_mode(),
+    ):
         for batch in batches:
-            seen["called"] = False
-            x = to_model_input(batch, model, device)
-            try:
-                out = model(x)
-            except _LayerReached:
-                out = None
-            if not seen["called"]:
-                raise InvalidInputError(f"Layer '{layer}' is not used in the model's forward pass.")
+            out = cap.run(to_model_input(batch, model, device))
+            pooled.append(cap[layer])
             if with_predictions and out is not None:
                 logits = first_tensor(out)
                 if logits is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from server.engine.hooks import first_tensor, hooked
+from server.engine.hooks import capture
 
 CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear,)
@@ -86,20 +86,13 @@ class LayerInfo:
 
 def trace_output_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
     """Run one forward and record each named module's output shape (first call wins)."""
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def make_hook(name: str):
-        def hook(_m: nn.Module, _i: Any, out: Any) -> None:
-            t = first_tensor(out)
-            if t is not None and name not in shapes:
-                shapes[name] = tuple(t.shape[1:])
-
-        return hook
-
-    named = [(n, m) for n, m in model.named_modules() if n]
-    with hooked(lambda: (m.register_forward_hook(make_hook(n)) for n, m in named)), torch.inference_mode():
-        model(example)
-    return shapes
+    named = [n for n, _m in model.named_modules() if n]
+    with (
+        capture(model, named, clone=False, reduce=lambda t: tuple(t.shape[1:])) as shapes,
+        torch.inference_mode(),
+    ):
+        shapes.run(example)
+    return dict(shapes)
 
 
 def layer_tree(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:

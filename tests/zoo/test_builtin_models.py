@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from server.config import get_settings
-from server.engine.hooks import active_hook_count, capture_activations
+from server.engine.hooks import active_hook_count, capture
 from server.engine.layers import weighted_layers
 from server.zoo.registry import list_specs
 
@@ -42,7 +42,7 @@ def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
     first_conv, last_conv = convs[0], convs[-1]
     # A second, independent forward at batch 2 must produce exactly the declared shapes.
     names = [layer.name for layer in layers]
-    with capture_activations(lm.model, names) as acts, torch.inference_mode():
+    with capture(lm.model, names) as acts, torch.inference_mode():
         logits = lm.model(lm.example_input(batch=2))
     for layer in layers:
         assert tuple(acts[layer.name].shape) == (2, *layer.output_shape), layer.name

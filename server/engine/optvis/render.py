@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from server.engine.hooks import first_tensor, get_module, hooked
+from server.engine.hooks import capture, first_tensor
 from server.engine.inference import to_model_input
 from server.engine.optvis.objectives import LOGITS, Objective
 from server.engine.optvis.param import FFTParam, ImageParam, fft_image, pixel_image
@@ -22,44 +20,19 @@ from server.errors import InvalidInputError
 StepCallback = Callable[[int, float, torch.Tensor], None]
 
 
-class _Enough(Exception):
-    """Every layer the objective reads has run: the rest of the forward is not needed."""
-
-
 def layer_outputs(model: nn.Module, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
     """The outputs of ``layers`` (and the model's under LOGITS) with their graph, stopping as early as possible."""
     wanted = set(layers)
     need_logits = LOGITS in wanted
     names = sorted(wanted - {LOGITS})
-    modules = [(n, get_module(model, n)) for n in names]
-    out: dict[str, torch.Tensor] = {}
-
-    def make_hook(name: str) -> Callable[..., Any]:
-        def hook(_m: nn.Module, _i: Any, output: Any) -> Any:
-            if name in out:
-                return None
-            t = first_tensor(output)
-            if t is None:
-                raise InvalidInputError(f"Layer '{name}' produced no tensor output.")
-            out[name] = t
-            if not need_logits and len(out) == len(names):
-                raise _Enough
-            if isinstance(output, torch.Tensor):
-                return output.clone(memory_format=torch.preserve_format)  # shield it from in-place ops
-            return None
-
-        return hook
-
-    with hooked(lambda: (m.register_forward_hook(make_hook(n)) for n, m in modules)), suppress(_Enough):
-        result = model(x)
-        if need_logits:
-            logits = first_tensor(result)
-            if logits is None:
-                raise InvalidInputError("The model returned no tensor to take a class score from.")
-            out[LOGITS] = logits
-    missing = [n for n in names if n not in out]
-    if missing:
-        raise InvalidInputError(f"Layer(s) {', '.join(missing)} are not called in the model's forward pass.")
+    with capture(model, names, keep_graph=True, stop_after=not need_logits, strict=True) as outputs:
+        result = outputs.run(x)
+    out = dict(outputs)
+    if need_logits:
+        logits = first_tensor(result)
+        if logits is None:
+            raise InvalidInputError("The model returned no tensor to take a class score from.")
+        out[LOGITS] = logits
     return out
 
 
