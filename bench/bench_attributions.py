@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from server.engine.relu_backprop import Target, backprop_map
+from server.engine.attribution import Target, backprop_map
 from server.zoo.manager import ZooManager
 
 

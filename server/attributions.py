@@ -1,6 +1,6 @@
 """Attribution maps for one uploaded image: deconvnet, guided backprop, gradient and Grad-CAM.
 
-Application logic over server.engine.relu_backprop: target resolution, artifacts (PNG + .npy)
+Application logic over server.engine.attribution: target resolution, artifacts (PNG + .npy)
 and a content-keyed cache of responses. No web imports.
 """
 
@@ -14,6 +14,7 @@ from PIL import Image
 
 from server.artifacts import ArtifactStore, content_key
 from server.config import Settings
+from server.engine.attribution import METHODS, Attribution, Target, attribute, backprop_top_filters
 from server.engine.imaging import (
     colorize,
     normalize_maps,
@@ -21,7 +22,6 @@ from server.engine.imaging import (
     png_bytes,
     signed_map_to_rgb,
 )
-from server.engine.relu_backprop import METHODS, Attribution, Target, attribute, backprop_top_filters
 from server.errors import InvalidInputError, NotFoundError
 from server.explore import LRU, decode_upload
 from server.zoo.manager import LoadedModel

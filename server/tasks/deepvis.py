@@ -174,9 +174,9 @@ def run_top_images(
     """Scan a dataset for the ``k`` images that excite ``layer``:``channel`` most; store each image, its
     deconvnet map and both cropped to the map's support. ``progress(fraction, message)`` may raise to stop."""
     from server.datasets.store import DatasetStore
+    from server.engine.attribution import Target, backprop_map
     from server.engine.features import image_batches
     from server.engine.imaging import signed_map_to_rgb
-    from server.engine.relu_backprop import Target, backprop_map
     from server.engine.top_images import strongest_images, support_box
 
     lm = zoo.load(params["model"], bool(params.get("untrained", False)))

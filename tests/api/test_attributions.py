@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from server.engine.attribution import Target, backprop_map
 from server.engine.hooks import active_hook_count
-from server.engine.relu_backprop import Target, backprop_map
 from tests.conftest import encode
 
 URL = "/api/v1/models/{}/attributions"
