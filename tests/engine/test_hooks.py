@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,8 @@ from server.engine.hooks import (
     on_outputs,
 )
 from server.errors import InvalidInputError, NotFoundError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Recorder(nn.Module):
@@ -156,6 +160,46 @@ def test_the_one_stop_exception_ends_the_forward_and_run_catches_it():
     with capture(m, ["act"]) as acts:  # without stop_after the forward runs to the end
         assert acts.run(x).shape == (1, 1)
     assert len(m.fc[0].calls) == 1
+
+
+class SeesStops(nn.Module):
+    """Counts the StopForward exceptions that end its forward, and notes whether its head ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.act = nn.ReLU()
+        self.head = nn.Sequential(nn.Flatten(), Recorder(), nn.Linear(4 * 2 * 2, 3))
+        self.stops = 0
+
+    def forward(self, x):
+        try:
+            return self.head(self.act(self.conv(x)))
+        except StopForward:
+            self.stops += 1
+            raise
+
+
+def _techniques() -> dict[str, Callable[[nn.Module, torch.Tensor], object]]:
+    from server.engine.attribution import top_filters
+    from server.engine.features import extract
+    from server.engine.optvis.render import layer_outputs
+
+    return {
+        "forward_until": lambda m, x: forward_until(m, ["act"], x),
+        "features": lambda m, x: extract(m, "act", [x]),
+        "attribution": lambda m, x: top_filters(m, x, "act", 2),
+        "optvis": lambda m, x: layer_outputs(m, x, ["act"]),
+    }
+
+
+@pytest.mark.parametrize("technique", ["forward_until", "features", "attribution", "optvis"])
+def test_every_technique_stops_early_with_the_one_stop_exception(technique: str):
+    m = SeesStops().eval()
+    _techniques()[technique](m, torch.randn(1, 3, 2, 2))
+    assert m.stops == 1  # the forward ended with hooks.StopForward, not a private exception
+    assert m.head[1].calls == []  # and the network after the layer was not computed
+    assert active_hook_count(m) == 0
 
 
 class NoTensor(nn.Module):
@@ -315,3 +359,17 @@ def test_forward_until_leaves_other_threads_forwards_alone():
     assert isinstance(results["other"], torch.Tensor) and results["other"].eq(5.0).all()
     assert acts["act"].eq(1.0).all()
     assert active_hook_count(m) == 0
+
+
+# --- one mechanism -------------------------------------------------------------------------------------
+
+
+def test_module_hooks_are_registered_only_in_hooks_py():
+    pattern = re.compile(r"register_(forward_hook|forward_pre_hook|full_backward|module_forward)")
+    offenders = [
+        str(p.relative_to(ROOT))
+        for folder in ("server", "bench", "dashboard", "tests")
+        for p in (ROOT / folder).rglob("*.py")
+        if pattern.search(p.read_text()) and p != ROOT / "server" / "engine" / "hooks.py"
+    ]
+    assert offenders == []
