@@ -24,5 +24,5 @@ def test_maps_side_by_side_and_a_live_deepvis_run(explore):
     )
     assert explore.page.eval_on_selector("#deepvis-image", LOADED)
     assert float(explore.page.get_attribute("#deepvis-progress", "value")) == pytest.approx(1.0)
-    explore.screenshot("filter-insights-digits", readme=True)
+    explore.screenshot("filter-insights-digits")
     explore.assert_clean()
