@@ -144,3 +144,32 @@ def test_query_follows_the_view():
     assert q == "?model=digits_cnn&image=sample:digit3&layer=features.3&filter=4"
     q = view.explore_query("digits_cnn", True, None, "features.0", {"layer": "features.3", "index": 4})
     assert q == "?model=digits_cnn&layer=features.0&untrained=1"
+
+
+def test_an_image_comes_from_a_gallery_click_or_an_upload(api):
+    gallery_item = {"type": "gallery-item", "image": "sample:digit3"}
+    assert view.choose_image(gallery_item, True, None, None, "digits_cnn", False) == (
+        "sample:digit3",
+        None,
+        no_update,
+    )
+    # the gallery was redrawn, not clicked; or nothing that chooses an image fired
+    assert view.choose_image(gallery_item, False, None, None, "digits_cnn", False) == (no_update,) * 3
+    assert view.choose_image(None, False, None, None, "digits_cnn", False) == (no_update,) * 3
+    image_id, status, cleared = view.choose_image(
+        "image-upload", False, data_url(sample_png("digit7")), "seven.png", "digits_cnn", False
+    )
+    assert image_id.startswith("upload:") and "Using seven.png" in texts(status)
+    assert cleared is None  # so that the same file can be dropped again
+
+
+def test_the_layer_browser_needs_a_model():
+    assert "Pick a model" in texts(view.layers_view(None, None))
+    layers = {"layers": [{"name": "conv", "kind": "conv", "output_shape": [4, 2, 2], "channels": 4}]}
+    browser = view.layers_view(layers, "conv")
+    (selected,) = find(browser, lambda c: "is-selected" in (getattr(c, "className", None) or ""))
+    assert selected.to_plotly_json()["props"]["data-layer"] == "conv" and "conv" in texts(selected)
+
+
+def test_no_query_until_a_model_is_shown():
+    assert view.explore_query(None, False, "sample:digit3", None, None) is no_update

@@ -91,3 +91,15 @@ def test_dropping_a_zip_or_images_creates_a_dataset(api) -> None:
     assert selected == "loose-ones"
     _, _, refused = view.upload_dataset([uri(zip_bytes({"../x.png": png(1)}))], ["evil.zip"], None)
     assert "refused" in str(refused.children)
+
+
+def test_method_controls_dataset_label_epsilon_and_purity_placeholder():
+    specs = {"pca": [{"name": "whiten", "kind": "choice", "default": "no", "choices": ["no", "yes"]}]}
+    controls, sliders = view.method_controls("pca", specs)
+    assert len(controls) == 1 and sliders == {"display": "none"}  # the t-SNE sliders are hidden
+    assert view.method_controls("tsne", None) == ([], {})
+    options = [{"label": "digits (1,797 images, 10 classes)", "value": "digits"}]
+    assert view.dataset_info("digits", options) == "digits (1,797 images, 10 classes)"
+    assert view.dataset_info("nothing", options) == ""
+    assert view.epsilon_label(2.0) == "ε = 100.0"
+    assert view.purity(None).children == "Shown when a run finishes."
