@@ -62,7 +62,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def render_sample(name: str) -> bytes:
-    """The PNG bytes of a sample, made from scikit-image's photo or scikit-learn's first digit ``d``."""
+    """The PNG bytes of a sample, made from scikit-image's photo of that name or scikit-learn's first digit."""
     if name in PHOTOS:
         from skimage import data
 
