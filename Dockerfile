@@ -33,6 +33,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 COPY server ./server
 COPY dashboard ./dashboard
+# What the dashboard serves: stylesheets, scripts, sample images (found at /app/static, dashboard/settings.py).
+COPY static ./static
 
 # Bake the bundled models in: digits_cnn is trained here (seeded, a few seconds on CPU).
 RUN CONVLENS_MODELS_DIR=/app/models python -m server.zoo.digits \

@@ -13,12 +13,17 @@ export CONVLENS_API_PORT ?= 8000
 export CONVLENS_DASHBOARD_HOST ?= 127.0.0.1
 export CONVLENS_DASHBOARD_PORT ?= 8050
 PYTEST_ARGS ?=
+# The README's screenshots (docs/screenshots/<name>.png), taken by the browser tests in tests/e2e/.
+README_SCREENSHOTS := explore-upload explore-grid-sorted explore-filter-detail explore-upload-error \
+	filter-insights-digits projections-tsne audit-digits
+SCREENSHOTS_DIR := test-artifacts/screenshots
 
-.PHONY: help install system-deps models run api dashboard test test-fast lint format bench clean
+.PHONY: help install system-deps models run api dashboard test test-fast screenshots lint format bench clean
 
 help:
 	@echo "make run      set up .venv if needed, then start the API and the dashboard on localhost"
 	@echo "make test     set up .venv and system packages if needed, then run the full test suite"
+	@echo "make screenshots  run the browser tests, then copy the README's screenshots to docs/screenshots/"
 	@echo "make lint     ruff + mypy on the core"
 	@echo "make bench    run the benchmarks in bench/ (ratios recorded in docs/BENCHMARKS.md)"
 
@@ -71,6 +76,16 @@ test: system-deps models
 
 test-fast: models
 	$(PY) -m pytest -m "not slow and not e2e and not integration" $(PYTEST_ARGS)
+
+# Tests write screenshots only under test-artifacts/; refreshing the README's images is done on purpose.
+screenshots: system-deps models
+	rm -rf $(SCREENSHOTS_DIR)
+	$(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)
+	@mkdir -p docs/screenshots
+	@for name in $(README_SCREENSHOTS); do \
+	  cp $(SCREENSHOTS_DIR)/$$name.png docs/screenshots/$$name.png || exit 1; \
+	  echo "docs/screenshots/$$name.png"; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

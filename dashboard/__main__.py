@@ -6,7 +6,7 @@ CONVLENS_DASHBOARD_DEBUG=true does it run Dash's own debug server (hot reload, d
 
 from __future__ import annotations
 
-from server.config import get_settings
+from dashboard.settings import get_settings
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from server.config import Settings, get_settings
+from dashboard.settings import DashboardSettings, get_settings
 
 API = "/api/v1"
 ARTIFACT_PREFIX = f"{API}/artifacts/"
@@ -89,7 +89,7 @@ class ApiClient:
             self._http.headers.update(headers)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ApiClient:
+    def from_settings(cls, settings: DashboardSettings) -> ApiClient:
         return cls(settings.resolved_api_url, token=settings.api_token)
 
     # --- transport --------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 The browser talks only to this server: API artifacts (PNG maps) are forwarded under ``/api-artifacts/``
 and bundled samples are served under ``/samples/``. One origin means no CORS set-up, the API can stay on
 a private network next to the dashboard, and an API token (if set) never reaches the browser.
+The repository's top-level ``static/`` (``settings.static_dir``) is Dash's assets folder: its
+stylesheets and scripts load with every page, and everything in it is served under ``/assets/``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from flask import Response, abort
 
 from dashboard.api_client import ARTIFACT_PREFIX, ApiError, get_client
 from dashboard.images import DIGITS, PHOTOS, UnknownImageError, sample_thumbnail
-from server.config import Settings, get_settings
+from dashboard.settings import DashboardSettings, get_settings
 
 HERE = Path(__file__).resolve().parent
 
@@ -65,7 +67,7 @@ def _register_routes(app: Dash) -> None:
         return Response(data, mimetype="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
-def create_app(settings: Settings | None = None) -> Dash:
+def create_app(settings: DashboardSettings | None = None) -> Dash:
     settings = settings or get_settings()
     import dashboard.callbacks  # noqa: F401  (registers every page's callbacks)
 
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         __name__,
         use_pages=True,
         pages_folder=str(HERE / "pages"),
-        assets_folder=str(HERE / "assets"),
+        assets_folder=str(settings.static_dir),
         suppress_callback_exceptions=True,  # page components appear only when their page is shown
         title="ConvLens",
         update_title=None,

@@ -2,8 +2,9 @@
 
 An image id is one of
 - ``sample:<name>``: a bundled real photo from scikit-image (``sample:chelsea``) or a scikit-learn digit
-  (``sample:digit3``, 8x8, bright ink on dark as ``digits_cnn`` expects). They are generated from those
-  packages on first use, so no binaries are committed and nothing is downloaded.
+  (``sample:digit3``, 8x8, bright ink on dark as ``digits_cnn`` expects), kept as PNG files in
+  ``static/samples/`` (lossless, the packages' pixels exactly; ``python -m dashboard.images`` writes them
+  again from those packages, and a test checks that the files still hold those pixels).
 - ``upload:<sha256>``: an uploaded file, stored by the dashboard under
   ``<data_dir>/dashboard/uploads/<sha256>`` (the same sha256 the API reports as ``image_sha256``), so that a
   copied link reopens the same image for as long as that data dir is kept.
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from dashboard.settings import get_settings
 
 
 class UnknownImageError(LookupError):
@@ -58,9 +61,8 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-@lru_cache(maxsize=32)
-def sample_png(name: str) -> bytes:
-    """The PNG bytes of a bundled sample (``chelsea``, ``digit3``...)."""
+def render_sample(name: str) -> bytes:
+    """The PNG bytes of a sample, made from scikit-image's photo of that name or scikit-learn's first digit."""
     if name in PHOTOS:
         from skimage import data
 
@@ -76,6 +78,29 @@ def sample_png(name: str) -> bytes:
         ink = np.clip(digits.images[first] / 16.0 * 255.0, 0, 255).astype(np.uint8)  # bright ink, dark paper
         return _png(ink)
     raise UnknownImageError(f"There is no bundled sample named '{name}'.")
+
+
+def samples_dir() -> Path:
+    return get_settings().static_dir / "samples"
+
+
+def write_samples(folder: Path) -> list[Path]:
+    """Write every sample's PNG into ``folder`` (what ``static/samples/`` holds)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in [*PHOTOS, *DIGITS]:
+        path = folder / f"{name}.png"
+        path.write_bytes(render_sample(name))
+        paths.append(path)
+    return paths
+
+
+@lru_cache(maxsize=32)
+def sample_png(name: str) -> bytes:
+    """The PNG bytes of a bundled sample (``chelsea``, ``digit3``...), read from ``static/samples/``."""
+    if name not in PHOTOS and name not in DIGITS:
+        raise UnknownImageError(f"There is no bundled sample named '{name}'.")
+    return (samples_dir() / f"{name}.png").read_bytes()
 
 
 @lru_cache(maxsize=32)
@@ -131,3 +156,8 @@ def image_title(image_id: str | None) -> str:
         name = image_id.removeprefix("sample:")
         return PHOTOS.get(name) or DIGITS.get(name) or name
     return f"upload {image_id.removeprefix('upload:')[:12]}…"
+
+
+if __name__ == "__main__":  # python -m dashboard.images: write static/samples/ again from the packages
+    for written in write_samples(samples_dir()):
+        print(written)

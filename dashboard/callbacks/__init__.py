@@ -1,7 +1,7 @@
 """Callback modules, one per page; importing this package registers them all (dashboard/app.py does).
 
-Callbacks stay thin: read ids and inputs, call ``dashboard.api_client``, hand data to ``dashboard.figures``
-and ``dashboard.components``, and turn every ``ApiError`` into a readable message in the page.
+Callbacks are wiring only: they declare inputs and outputs, read Dash's context (``ctx.triggered_id``)
+and return what a function of ``dashboard.views`` computes from those values.
 """
 
 from dashboard.callbacks import attributions, audit, explore, projections

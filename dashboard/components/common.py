@@ -6,6 +6,8 @@ from typing import Any
 
 from dash import html
 
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}  # small graphs: no Plotly toolbar
+
 
 def error_alert(message: str, title: str = "Error") -> html.Div:
     """A readable error in the page (role=alert so that screen readers and tests find it)."""

@@ -43,7 +43,7 @@ def filter_stats(activations: dict[str, Any], index: int) -> html.Dl:
 
 
 def detail_panel() -> html.Div:
-    """The (initially hidden) dialog; callbacks fill its parts. Arrow keys press prev/next (assets/explore.js)."""
+    """The (initially hidden) dialog; callbacks fill its parts. Arrow keys press prev/next (static/explore.js)."""
     return html.Div(
         html.Div(
             [

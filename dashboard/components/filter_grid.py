@@ -5,7 +5,7 @@ Each tile is a ``<button data-index=i>`` that shows its part of the mosaic throu
 (``dcc.Markdown`` with raw HTML, built here from numbers and escaped strings) rather than one Dash
 component per tile with pattern-matching ids: with Lite0's conv_head (1280 channels) per-tile
 components took 13-55 s to appear in the browser, this takes about 1 s (bench/bench_dashboard.py).
-Clicks reach Dash through one delegated listener (assets/explore.js sets the ``tile-click`` store).
+Clicks reach Dash through one delegated listener (static/explore.js sets the ``tile-click`` store).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The layer browser: the model's layers grouped by block, each with its output shape.
 
-Items carry ``data-layer``; clicks reach Dash through one delegated listener (assets/explore.js sets the
+Items carry ``data-layer``; clicks reach Dash through one delegated listener (static/explore.js sets the
 ``layer-click`` store) instead of a pattern-matching input over every item, which kept the browser busy
 for seconds on models with hundreds of layers.
 """

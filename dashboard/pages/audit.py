@@ -7,12 +7,10 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.components.common import panel
+from dashboard.components.common import GRAPH_CONFIG, panel
 from dashboard.figures import message_figure
 
 dash.register_page(__name__, path="/audit", name="Audit", title="ConvLens · Audit", order=4)
-
-GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def controls() -> html.Section:

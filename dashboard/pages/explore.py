@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.components.common import panel
+from dashboard.components.common import GRAPH_CONFIG, panel
 from dashboard.components.filter_detail import detail_panel
 from dashboard.components.filter_grid import SORT_OPTIONS
 from dashboard.components.image_input import image_input
@@ -16,8 +16,6 @@ from dashboard.images import gallery
 from dashboard.state import ExploreState
 
 dash.register_page(__name__, path="/", name="Explore", title="ConvLens · Explore", order=0)
-
-GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def predictions_panel() -> html.Section:
@@ -67,8 +65,8 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id="selected-filter", data={"layer": state.layer, "index": state.filter}),
             dcc.Store(id="layers-data"),
             dcc.Store(id="activations-data"),
-            dcc.Store(id="layer-click"),  # {"layer", "at"}, set by assets/explore.js on a layer click
-            dcc.Store(id="tile-click"),  # {"index", "at"}, set by assets/explore.js on a tile click
+            dcc.Store(id="layer-click"),  # {"layer", "at"}, set by static/explore.js on a layer click
+            dcc.Store(id="tile-click"),  # {"index", "at"}, set by static/explore.js on a tile click
             dcc.Store(id="explore-query"),
             dcc.Store(id="explore-url-synced"),
             html.Div(

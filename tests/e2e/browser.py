@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +21,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}  # the size the dashboard must stay readable at
+# Tests write screenshots here only (git-ignored); `make screenshots` copies the README's to docs/screenshots/.
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
-README_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
 
 def launch(playwright: Playwright) -> Browser:
@@ -45,12 +44,9 @@ class ConsoleLog:
             self.errors.append(f"console.error: {msg.text} ({msg.location.get('url', '')})")
 
 
-def save_screenshot(page: Page, name: str, readme: bool = False) -> Path:
-    """Save ``test-artifacts/screenshots/<name>.png``; ``readme`` also copies it to docs/screenshots/."""
+def save_screenshot(page: Page, name: str) -> Path:
+    """Save ``test-artifacts/screenshots/<name>.png`` (never a tracked file)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if readme:
-        README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, README_SCREENSHOTS / path.name)
     return path

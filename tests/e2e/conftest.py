@@ -69,8 +69,8 @@ class LivePage:
     def open(self, path: str = "/") -> None:
         self.page.goto(self.dashboard_url + path)
 
-    def screenshot(self, name: str, readme: bool = False) -> Path:
-        return save_screenshot(self.page, name, readme=readme)
+    def screenshot(self, name: str) -> Path:
+        return save_screenshot(self.page, name)
 
     def assert_clean(self) -> None:
         assert self.console.errors == [], "browser console errors:\n" + "\n".join(self.console.errors)

@@ -22,7 +22,9 @@ def test_maps_side_by_side_and_a_live_deepvis_run(explore):
     explore.page.wait_for_function(
         "document.getElementById('deepvis-status').innerText.startsWith('Done')", timeout=60_000
     )
+    # the final image's src arrives with 'Done'; the browser then loads it (the same expectation, no race)
+    explore.page.wait_for_function(f"({LOADED})(document.getElementById('deepvis-image'))")
     assert explore.page.eval_on_selector("#deepvis-image", LOADED)
     assert float(explore.page.get_attribute("#deepvis-progress", "value")) == pytest.approx(1.0)
-    explore.screenshot("filter-insights-digits", readme=True)
+    explore.screenshot("filter-insights-digits")
     explore.assert_clean()

@@ -36,5 +36,5 @@ def test_run_an_audit_and_open_a_flagged_filter(explore):
     page.wait_for_function(
         "document.querySelector('#audit-cmp-status').innerText.includes('did not change')", timeout=60_000
     )
-    explore.screenshot("audit-digits", readme=True)
+    explore.screenshot("audit-digits")
     explore.assert_clean()

@@ -38,7 +38,7 @@ def test_upload_a_real_photo_and_the_right_top1_appears(explore, chelsea_jpeg):
     assert label.inner_text() in CAT_CLASSES
     explore.page.wait_for_selector("#filter-grid-tiles .cl-tile")
     explore.page.wait_for_function("location.search.includes('image=upload:')")
-    explore.screenshot("explore-upload", readme=True)
+    explore.screenshot("explore-upload")
     explore.assert_clean()
 
 
@@ -77,7 +77,7 @@ def test_pick_a_layer_and_the_grid_shows_every_channel(explore):
     )
     by_max = sorted(acts["channels"], key=lambda c: (-c["max"], c["index"]))
     assert order == [c["index"] for c in by_max]
-    explore.screenshot("explore-grid-sorted", readme=True)
+    explore.screenshot("explore-grid-sorted")
     explore.assert_clean()
 
 
@@ -98,7 +98,7 @@ def test_click_a_tile_and_the_detail_view_opens_and_arrow_keys_step(explore):
     explore.page.keyboard.press("ArrowRight")
     explore.page.wait_for_function("document.getElementById('detail-index').innerText === '8'")
     explore.page.wait_for_function("location.search.endsWith('filter=8')")  # the URL follows the view
-    explore.screenshot("explore-filter-detail", readme=True)
+    explore.screenshot("explore-filter-detail")
     explore.page.keyboard.press("ArrowLeft")
     explore.page.keyboard.press("ArrowLeft")
     explore.page.wait_for_function("document.getElementById('detail-index').innerText === '6'")
@@ -153,7 +153,7 @@ def test_a_text_file_named_png_gives_a_readable_error(explore):
     # the page is still usable: the previous image's view stays
     assert explore.page.inner_text("#top1-label") in CAT_CLASSES
     assert explore.page.locator("#filter-grid-tiles .cl-tile").count() > 0
-    explore.screenshot("explore-upload-error", readme=True)
+    explore.screenshot("explore-upload-error")
     # dropping the same file again is answered again, not silently ignored
     with explore.page.expect_response(
         lambda r: "_dash-update-component" in r.url and "upload-status" in (r.request.post_data or "")

@@ -57,6 +57,6 @@ def test_perplexity_slider_moves_the_points_and_hover_shows_a_thumbnail(explore)
     page.evaluate(
         "document.querySelectorAll('.cl-col, .cl-main').forEach(e => e.scrollTop = 0); window.scrollTo(0, 0)"
     )
-    explore.screenshot("projections-tsne", readme=True)
+    explore.screenshot("projections-tsne")
     page.click("#proj-stop")
     explore.assert_clean()

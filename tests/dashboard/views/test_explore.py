@@ -1,0 +1,175 @@
+"""Explore views against the real API app (in-process), without a browser: digits_cnn keeps them fast."""
+
+from __future__ import annotations
+
+import re
+
+from dash import dcc, no_update
+
+from dashboard.components.filter_grid import sort_order
+from dashboard.images import image_bytes, sample_png
+from dashboard.views import explore as view
+from tests.dashboard.trees import data_url, find, texts
+
+
+def test_models_load_with_the_link_model_or_the_default(api):
+    options, value, message = view.load_models({"model": "digits_cnn"})
+    assert value == "digits_cnn" and message is None
+    assert {"efficientnet_lite0", "digits_cnn"} <= {o["value"] for o in options}
+    options, value, message = view.load_models({"model": "no_such_net"})
+    assert value == "efficientnet_lite0"
+    assert "Unknown model 'no_such_net'" in texts(message)
+
+
+def test_model_card_layers_and_default_layer(api):
+    card, layers_data, layer = view.show_model("digits_cnn", False, None)
+    assert layer == "features.3"  # the card's default layer
+    assert "trained" in texts(card) and "UNTRAINED" not in texts(card)
+    assert [x["name"] for x in layers_data["layers"]][:2] == ["features", "features.0"]
+    # a layer this model has is kept when the model is shown again
+    assert view.show_model("digits_cnn", False, "features.0")[2] == "features.0"
+
+
+def test_picking_a_layer_only_accepts_layers_of_the_shown_model(api):
+    layers_data = view.show_model("digits_cnn", False, None)[1]
+    assert view.pick_layer("features.0", layers_data) == "features.0"
+    assert view.pick_layer("blocks.3", layers_data) is no_update
+    assert view.pick_layer(None, None) is no_update
+
+
+def test_untrained_model_gets_a_clear_badge_and_unavailable_weights_a_readable_hint(api):
+    card, layers_data, _ = view.show_model("squeezenet1_1", True, None)
+    badge = next(find(card, lambda c: getattr(c, "id", None) == "model-weights-badge"))
+    assert "UNTRAINED" in badge.children and "danger" in badge.className
+    assert layers_data["untrained"] is True
+    card, layers_data, layer = view.show_model("squeezenet1_1", False, None)
+    assert layers_data is None and layer is None
+    alert = next(find(card, lambda c: getattr(c, "role", None) == "alert"))
+    assert "Weights unavailable" in texts(alert) and "random weights (untrained)" in texts(alert)
+
+
+def test_a_text_file_named_png_is_rejected_with_the_apis_message(api, settings):
+    image_id, status = view.accept_upload(
+        data_url(b"this is not an image\n"), "notes.png", "digits_cnn", False
+    )
+    assert image_id is no_update
+    assert status.role == "alert"
+    assert "Cannot use 'notes.png'" in texts(status) and "not a recognised image" in texts(status)
+    assert not (settings.data_dir / "dashboard" / "uploads").exists()
+
+
+def test_a_real_upload_is_kept_and_predicted(api, settings):
+    png = sample_png("digit7")
+    image_id, status = view.accept_upload(data_url(png), "seven.png", "digits_cnn", False)
+    assert image_id.startswith("upload:") and image_bytes(image_id, settings.data_dir) == png
+    assert float(status.to_plotly_json()["props"]["data-api-ms"]) > 0
+    fig, top1, preview, caption, error = view.show_predictions(image_id, "digits_cnn", False)
+    assert error is None and caption.endswith("as digits_cnn sees it")
+    assert texts(top1).split()[1] == "7"
+    assert preview.startswith("/api-artifacts/") and preview.endswith("/input.png")
+    assert fig.data[0].y[-1] == "7"
+
+
+def test_activations_grid_and_detail_for_a_digit(api):
+    acts, error = view.load_activations("sample:digit3", "digits_cnn", False, "features.3")
+    assert error is None
+    n = acts["shape"][0]
+    assert len(acts["channels"]) == n and acts["api_ms"] > 0
+    grid, summary, timing = view.render_grid(acts, "max")
+    tiles = re.findall(r'<button class="cl-tile[^"]*" data-index="(\d+)"', grid.children)
+    assert len(tiles) == n
+    maxes = {c["index"]: c["max"] for c in acts["channels"]}
+    shown = [int(i) for i in tiles]
+    assert [maxes[i] for i in shown] == sorted(maxes.values(), reverse=True)
+    assert f"{n} channels" in summary
+    assert "activations API call" in texts(timing)
+
+    selection = view.select_filter("tile-click", 2, acts, None, "index", 4, 1)
+    assert selection == {"layer": "features.3", "index": 2, "prev": 4, "next": 1}
+    after_next = view.select_filter("filter-next", None, acts, selection, "index", 4, 2)
+    assert after_next == {"layer": "features.3", "index": 3, "prev": 4, "next": 2}
+    # two quick 'prev' presses whose second request still carries the old selection: two steps back
+    assert view.select_filter("filter-prev", None, acts, after_next, "index", 6, 2)["index"] == 1
+    wrapped = view.select_filter(
+        "filter-prev", None, acts, {"layer": "features.3", "index": 0}, "index", 1, 0
+    )
+    assert wrapped["index"] == n - 1
+    by_max = sort_order(acts["channels"], "max")
+    stepped = view.select_filter(
+        "filter-next", None, acts, {"layer": "features.3", "index": by_max[0]}, "max", 0, 1
+    )
+    assert stepped["index"] == by_max[1]  # neighbours in the grid's display order
+    assert view.select_filter("filter-close", None, acts, selection, "index") is None
+    assert view.select_filter("tile-click", n, acts, selection, "index") is no_update  # no such tile
+    assert view.select_filter("activations-data", None, acts, selection, "index") is no_update  # kept
+    assert (
+        view.select_filter("activations-data", None, acts, {"layer": "features.0", "index": 2}, "index")
+        is None
+    )
+
+    layers = view.show_model("digits_cnn", False, None)[1]
+    hidden, title, input_src, map_src, stats, weights = view.show_detail(
+        selection, acts, "digits_cnn", False, layers
+    )
+    assert hidden is False
+    assert texts(title).strip().endswith("filter 2")
+    assert map_src.endswith("/channel_2.png") and input_src.endswith("/input.png")
+    assert "2 of" in texts(stats)
+    graph = next(find(weights, lambda c: isinstance(c, dcc.Graph)))
+    assert graph.figure.data  # the weights of the conv that produces features.3's channels
+
+
+def test_detail_stays_closed_for_a_filter_of_another_layer(api):
+    acts, _ = view.load_activations("sample:digit3", "digits_cnn", False, "features.3")
+    assert view.show_detail({"layer": "features.0", "index": 1}, acts, "digits_cnn", False, None)[0] is True
+    assert (
+        view.show_detail({"layer": "features.3", "index": 10_000}, acts, "digits_cnn", False, None)[0] is True
+    )
+
+
+def test_api_errors_become_messages_not_exceptions(api):
+    acts, error = view.load_activations("sample:digit3", "digits_cnn", False, "features.99")
+    assert acts is None and error.role == "alert"
+    assert "features.99" in texts(error) and "Did you mean" in texts(error)
+    acts, error = view.load_activations("upload:" + "0" * 64, "digits_cnn", False, "features.3")
+    assert acts is None and "upload it again" in texts(error)
+    _fig, top1, _, _, error = view.show_predictions("sample:digit3", "no_such_net", False)
+    assert top1 is None and "Unknown model" in texts(error)
+
+
+def test_query_follows_the_view():
+    q = view.explore_query(
+        "digits_cnn", False, "sample:digit3", "features.3", {"layer": "features.3", "index": 4}
+    )
+    assert q == "?model=digits_cnn&image=sample:digit3&layer=features.3&filter=4"
+    q = view.explore_query("digits_cnn", True, None, "features.0", {"layer": "features.3", "index": 4})
+    assert q == "?model=digits_cnn&layer=features.0&untrained=1"
+
+
+def test_an_image_comes_from_a_gallery_click_or_an_upload(api):
+    gallery_item = {"type": "gallery-item", "image": "sample:digit3"}
+    assert view.choose_image(gallery_item, True, None, None, "digits_cnn", False) == (
+        "sample:digit3",
+        None,
+        no_update,
+    )
+    # the gallery was redrawn, not clicked; or nothing that chooses an image fired
+    assert view.choose_image(gallery_item, False, None, None, "digits_cnn", False) == (no_update,) * 3
+    assert view.choose_image(None, False, None, None, "digits_cnn", False) == (no_update,) * 3
+    image_id, status, cleared = view.choose_image(
+        "image-upload", False, data_url(sample_png("digit7")), "seven.png", "digits_cnn", False
+    )
+    assert image_id.startswith("upload:") and "Using seven.png" in texts(status)
+    assert cleared is None  # so that the same file can be dropped again
+
+
+def test_the_layer_browser_needs_a_model():
+    assert "Pick a model" in texts(view.layers_view(None, None))
+    layers = {"layers": [{"name": "conv", "kind": "conv", "output_shape": [4, 2, 2], "channels": 4}]}
+    browser = view.layers_view(layers, "conv")
+    (selected,) = find(browser, lambda c: "is-selected" in (getattr(c, "className", None) or ""))
+    assert selected.to_plotly_json()["props"]["data-layer"] == "conv" and "conv" in texts(selected)
+
+
+def test_no_query_until_a_model_is_shown():
+    assert view.explore_query(None, False, "sample:digit3", None, None) is no_update
