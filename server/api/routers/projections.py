@@ -12,19 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import JobsDep, ProjectionsDep
+from server.api.deps import JobsDep, ProjectionsDep, start_job
 from server.api.schemas.projections import LiveIn, LiveOut, PointsOut, ProjectionIn, ProjectionJobOut
 from server.engine.projection import PARAMS
 from server.errors import ConflictError, NotFoundError
 from server.jobs import JobManager, JobState
-from server.projections import TASK_KIND, ProjectionRequest
+from server.projections import PROJECTION_TASK, ProjectionRequest
 
 router = APIRouter(prefix="/api/v1/projections", tags=["projections"])
 
 
 def _projection_job(jobs: JobManager, job_id: str) -> JobState:
     state = jobs.get(job_id)
-    if state.kind != TASK_KIND:
+    if state.kind != PROJECTION_TASK:
         raise NotFoundError(f"Job '{job_id}' is a {state.kind} job, not a projection.")
     return state
 
@@ -36,25 +36,10 @@ def methods() -> dict[str, list[dict[str, Any]]]:
 
 
 @router.post("", response_model=ProjectionJobOut, status_code=202)
-async def start_projection(body: ProjectionIn, jobs: JobsDep, service: ProjectionsDep) -> dict[str, Any]:
+async def start_projection(body: ProjectionIn, jobs: JobsDep, service: ProjectionsDep) -> ProjectionJobOut:
     """Validate (422 on bad parameters or data), then start a job or return the cached one."""
-
-    def work() -> dict[str, Any]:
-        req = ProjectionRequest(**body.model_dump())
-        params, key = service.prepare(req)
-        state = jobs.submit(TASK_KIND, {**params, "result_key": key}, cache_key=key)
-        return {
-            "job_id": state.id,
-            "status": state.status,
-            "cached": state.status == "succeeded",
-            "job_url": f"/api/v1/jobs/{state.id}",
-            "n_points": service.datasets.get(req.dataset).num_images,
-            "method": req.method,
-            "params": params["params"],
-            "untrained": req.untrained,
-        }
-
-    return await run_in_threadpool(work)
+    plan = await run_in_threadpool(service.plan, ProjectionRequest(**body.model_dump()))
+    return await start_job(jobs, plan, ProjectionJobOut)
 
 
 @router.patch("/{job_id}", response_model=LiveOut)
