@@ -10,7 +10,9 @@ routers and its in-process jobs share it (and its caches); a Celery worker has i
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -27,9 +29,9 @@ from server.datasets.store import DatasetStore
 from server.engine.features import POOLINGS, check_features
 from server.engine.projection import METHODS, GraphCache, TSNERun, project, validate_params
 from server.engine.purity import purity_report
-from server.errors import InvalidInputError, NotFoundError
+from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.features_cache import DatasetFeatures, FeatureCache, feature_key
-from server.jobs import JobPlan, Progress, no_progress
+from server.jobs import JobPlan, JobState, Progress, no_progress
 from server.zoo.manager import ZooManager
 
 PROJECTION_TASK = "projection"
@@ -81,6 +83,30 @@ def _json_number(v: Any) -> Any:
 
 def coords_json(coords: np.ndarray) -> list[list[float]]:
     return np.round(np.asarray(coords, dtype=np.float64), 4).tolist()
+
+
+def projection_csv(state: JobState) -> tuple[str, str]:
+    """(CSV text, file name): index, x, y, label, predicted class of every point of a projection job -
+    its result, or its latest frame while it runs."""
+    result = state.result if state.status == "succeeded" else None
+    coords = (result or {}).get("coords") or (state.frame or {}).get("coords")
+    if not coords:
+        raise ConflictError(f"Job '{state.id}' has no coordinates yet ({state.status}).")
+    labels = (result or {}).get("labels")
+    classes = (result or {}).get("classes") or []
+    preds = (result or {}).get("predictions")
+    model_labels = (result or {}).get("model_labels") or []
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["index", "x", "y", "label", "predicted"])
+    for i, (x, y) in enumerate(coords):
+        label = classes[labels[i]] if labels is not None and labels[i] < len(classes) else ""
+        pred = ""
+        if preds is not None:
+            pred = model_labels[preds[i]] if preds[i] < len(model_labels) else str(preds[i])
+        writer.writerow([i, x, y, label, pred])
+    name = f"projection-{state.params.get('dataset', 'data')}-{state.params.get('method', '')}-{state.id[:8]}.csv"
+    return buf.getvalue(), name
 
 
 class ProjectionService:

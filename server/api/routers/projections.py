@@ -5,8 +5,6 @@ Frames and the result come from ``GET /api/v1/jobs/{job_id}``; ``DELETE`` there 
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -17,7 +15,7 @@ from server.api.schemas.projections import LiveIn, LiveOut, PointsOut, Projectio
 from server.engine.projection import PARAMS
 from server.errors import ConflictError, NotFoundError
 from server.jobs import JobManager, JobState
-from server.projections import PROJECTION_TASK, ProjectionRequest
+from server.projections import PROJECTION_TASK, ProjectionRequest, projection_csv
 
 router = APIRouter(prefix="/api/v1/projections", tags=["projections"])
 
@@ -86,29 +84,9 @@ async def activation(
 @router.get("/{job_id}/export.csv")
 def export_csv(job_id: str, jobs: JobsDep) -> Response:
     """index, x, y, label, predicted class of every point: the result, or the latest frame while running."""
-    state = _projection_job(jobs, job_id)
-    result = state.result if state.status == "succeeded" else None
-    coords = (result or {}).get("coords") or (state.frame or {}).get("coords")
-    if not coords:
-        raise ConflictError(f"Job '{job_id}' has no coordinates yet ({state.status}).")
-    labels = (result or {}).get("labels")
-    classes = (result or {}).get("classes") or []
-    preds = (result or {}).get("predictions")
-    model_labels = (result or {}).get("model_labels") or []
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["index", "x", "y", "label", "predicted"])
-    for i, (x, y) in enumerate(coords):
-        label = classes[labels[i]] if labels is not None and labels[i] < len(classes) else ""
-        pred = ""
-        if preds is not None:
-            pred = model_labels[preds[i]] if preds[i] < len(model_labels) else str(preds[i])
-        writer.writerow([i, x, y, label, pred])
-    name = (
-        f"projection-{state.params.get('dataset', 'data')}-{state.params.get('method', '')}-{job_id[:8]}.csv"
-    )
+    text, name = projection_csv(_projection_job(jobs, job_id))
     return Response(
-        buf.getvalue(),
+        text,
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
