@@ -14,6 +14,7 @@ import time
 import torch
 
 from server.engine.attribution import Target, backprop_map
+from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
 
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--model", default="efficientnet_lite0")
     args = ap.parse_args()
+    ensure_registered()
     lm = ZooManager().load(args.model)
     x = lm.example_input()
     with torch.no_grad():

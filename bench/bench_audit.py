@@ -24,6 +24,7 @@ from server.datasets.store import DatasetStore
 from server.engine.audit import audit_model
 from server.engine.features import extract_features
 from server.engine.imaging import preprocess
+from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
 FEATURE_LAYER = {"efficientnet_lite0": "global_pool", "digits_cnn": "classifier.2"}
@@ -38,6 +39,7 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.manual_seed(0)
+    ensure_registered()
     loaded = ZooManager("cpu").load(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), models_dir=REPO_ROOT / "models")

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_attributions import report
 from server.engine.optvis import class_logit, preset_config, render
+from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
 
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--full", type=int, default=256, help="steps of the full run whose wall time is reported")
     ap.add_argument("--full-preset", default="deepvis", choices=("deepvis", "lucid"))
     args = ap.parse_args()
+    ensure_registered()
     lm = ZooManager().load(args.model)
     card = lm.card
     target = class_logit(1)  # the full network: the heaviest objective

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._timing import interleaved_medians
 from server.engine.features import extract_features, pool_activation
 from server.engine.hooks import capture
+from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
 BATCH, N_BATCHES = 16, 2
@@ -30,6 +31,7 @@ BATCH, N_BATCHES = 16, 2
 
 def main() -> None:
     torch.manual_seed(0)
+    ensure_registered()
     lm = ZooManager("auto").load("efficientnet_lite0")
     model = lm.model
     batches = [lm.to_input(torch.randn(BATCH, 3, 224, 224)) for _ in range(N_BATCHES)]

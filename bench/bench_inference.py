@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._timing import interleaved_medians
 from server.engine.hooks import capture
+from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 from tests.processes import api_process
 
@@ -33,6 +34,7 @@ LAYER = "blocks.3"
 
 def main() -> None:
     torch.manual_seed(0)
+    ensure_registered()
     lm = ZooManager("auto").load("efficientnet_lite0")
     model = lm.model
     print(f"device: {lm.device}, torch threads: {torch.get_num_threads()}")

@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient
 
-from server.api.app import build_job_manager, create_app
+from server.api.app import create_app
 from server.config import REPO_ROOT, Settings
 from server.datasets.store import DatasetStore
+from server.services import Services
 from tests.integration.services import celery_worker, redis_server
 
 TSNE_POINTS = 300
@@ -107,7 +108,7 @@ def bench_overhead(tmp: Path, redis_url: str) -> None:
             run_job(client, "/api/v1/projections", tsne_body(seed := seed + 1), TSNE_POLL)
             # Then a PCA whose result the task finds on disk: a job that does ~no work. The job-level
             # cache (find_cached) is bypassed so that each POST makes a new job.
-            client.app.state.jobs.store.find_cached = lambda _key: None
+            client.app.state.services.jobs.store.find_cached = lambda _key: None
             run_job(client, "/api/v1/projections", pca, 0.002)
         for _ in range(TSNE_REPEATS):
             for name, client in clients.items():
@@ -179,7 +180,7 @@ def bench_feature_throughput(tmp: Path, redis_url: str) -> None:
     data_dir = tmp / "feature-data"
     store = DatasetStore(data_dir / "datasets", data_dir / "cache")
     warm = store.create_from_files("warm", make_files_for_warmup(store), None).id
-    jobs = build_job_manager(Settings(job_backend="celery", redis_url=redis_url, data_dir=data_dir))
+    jobs = Services.from_settings(Settings(job_backend="celery", redis_url=redis_url, data_dir=data_dir)).jobs
     rates: dict[int, list[float]] = {1: [], 2: []}
     for rnd in range(2):
         for n_workers in (1, 2):

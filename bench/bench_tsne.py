@@ -27,11 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from server.config import Settings
 from server.datasets.store import DatasetStore
 from server.engine.projection import GraphAffinities, TSNERun, build_neighbor_graph
 from server.engine.purity import knn_purity, trustworthiness
 from server.jobs import JobCancelled
 from server.projections import ProjectionRequest, ProjectionService
+from server.services import Services
+from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
 CACHE = Path(__file__).resolve().parent.parent / "data" / "bench"
@@ -158,7 +161,7 @@ def bench_first_frame_and_epsilon(service: ProjectionService, n: int = 10_000) -
             "frame_every": 10,
         },
     )
-    params, _key = service.prepare(req)
+    params = service.plan(req).params
     service.graphs = type(service.graphs)()  # no graph from an earlier run
     ctx = BenchContext()
     t0 = time.perf_counter()
@@ -208,6 +211,7 @@ def lite0_50k_features(n: int = 50_000, size: int = 64, batch: int = 128) -> np.
     path = CACHE / f"lite0_{n}_{size}.npy"
     if path.is_file():
         return np.load(path)
+    ensure_registered()
     lm = ZooManager("auto").load("efficientnet_lite0")
     photos = []
     for name in (
@@ -288,8 +292,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = DatasetStore(Path(tmp) / "datasets", Path(tmp) / "cache")
-        service = ProjectionService(store, ZooManager("auto"))
+        service = Services.from_settings(Settings(data_dir=Path(tmp))).projections
         if not args.only_50k and not args.skip_sklearn:
             bench_vs_sklearn(service)
         if not args.only_50k:

@@ -1,6 +1,6 @@
 """Audit reports: JSON, a self-contained HTML page, and the plain-text summary the CLI prints.
 
-All three take the JSON-ready report dict produced by :func:`server.tasks.audits.run_audit`.
+All three take the JSON-ready report dict produced by :meth:`server.audits.AuditService.run`.
 """
 
 from __future__ import annotations

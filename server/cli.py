@@ -16,7 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from server.audit_report import render_html, render_json, summary_text
+from server.audits import AuditRequest
+from server.config import get_settings
 from server.errors import ConvLensError, InvalidInputError
+from server.services import Services
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_ERROR = 0, 1, 2, 3
 
@@ -67,11 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_audit_command(args: argparse.Namespace, out: Any) -> int:
-    from server.audit_report import render_html, render_json, summary_text
-    from server.config import get_settings
-    from server.tasks.audits import AuditRequest, run_audit, zoo_for
+def services() -> Services:
+    """The command's services, from the environment's settings (``CONVLENS_*``)."""
+    return Services.from_settings(get_settings())
 
+
+def run_audit_command(args: argparse.Namespace, out: Any) -> int:
     req = AuditRequest(
         model=args.model,
         dataset=args.dataset,
@@ -83,8 +88,7 @@ def run_audit_command(args: argparse.Namespace, out: Any) -> int:
         fail_on=args.fail_on,
     )
     req.validate()  # bad thresholds or gates fail before anything is loaded
-    settings = get_settings()
-    report = run_audit(req, settings, zoo_for(settings))
+    report = services().audits.run(req)
     print(summary_text(report), file=out)
     if args.json:
         args.json.write_text(render_json(report))
@@ -100,13 +104,7 @@ def run_audit_command(args: argparse.Namespace, out: Any) -> int:
 
 
 def run_compare_command(args: argparse.Namespace, out: Any) -> int:
-    from server.config import get_settings
-    from server.tasks.audits import run_checkpoint_comparison, zoo_for
-
-    settings = get_settings()
-    result = run_checkpoint_comparison(
-        {"model": args.model, "checkpoints": args.checkpoints}, settings, zoo_for(settings)
-    )
+    result = services().checkpoints.compare({"model": args.model, "checkpoints": args.checkpoints})
     for c in result["comparisons"]:
         rate = c["relative_update_per_epoch"]
         per_epoch = f", {rate:.4f} per epoch" if rate is not None else ""

@@ -1,9 +1,10 @@
 """Background work with progress, intermediate frames, live control values and cancel.
 
-A *task* is a plain function ``fn(ctx, params) -> result`` registered with :func:`task`.
-It reports progress and frames through its :class:`JobContext`, reads live control values
-(for example a new t-SNE learning rate) with ``ctx.control()``, and stops when
-``ctx.check_cancelled()`` raises :class:`JobCancelled`.
+A *task* is a plain function ``fn(ctx, params) -> result``; :data:`server.tasks.TASKS` names them
+all and the composition root hands that table to the job manager and its runner. A task reaches
+the process's services as ``ctx.services``, reports progress and frames through its
+:class:`JobContext`, reads live control values (for example a new t-SNE learning rate) with
+``ctx.control()``, and stops when ``ctx.check_cancelled()`` raises :class:`JobCancelled`.
 
 Where a job's state lives (a :class:`JobStore`) is separate from where it runs (a runner):
 in-process threads by default; other runners (e.g. Celery workers) call :func:`run_job` with a
@@ -18,12 +19,16 @@ import time
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from server.errors import ConflictError, ConvLensError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +67,24 @@ class JobState:
 
 
 Task = Callable[["JobContext", dict[str, Any]], Any]
-TASKS: dict[str, Task] = {}
+Progress = Callable[
+    [float, str], None
+]  # (fraction 0..1, message): how a service reports; a task passes ctx.report
 
 
-def task(name: str) -> Callable[[Task], Task]:
-    """Register ``fn(ctx, params) -> JSON-serialisable result`` as the task ``name``."""
+def no_progress(_fraction: float, _message: str) -> None:
+    """The progress callback of a run that nobody watches (the CLI)."""
 
-    def register(fn: Task) -> Task:
-        TASKS[name] = fn
-        return fn
 
-    return register
+@dataclass(frozen=True)
+class JobPlan:
+    """A job a service has validated and keyed, ready to submit: the task kind, its params, the cache
+    key (None: never answered from the cache) and the details its start reply describes it with."""
+
+    kind: str
+    params: dict[str, Any]
+    cache_key: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class JobStore(Protocol):
@@ -153,11 +165,14 @@ class MemoryJobStore:
 
 
 class JobContext:
-    """What a running task sees of its job."""
+    """What a running task sees of its job, and the services of its process (``ctx.services``)."""
 
-    def __init__(self, store: JobStore, job_id: str, min_frame_interval: float = 0.0) -> None:
+    def __init__(
+        self, store: JobStore, job_id: str, services: Services, min_frame_interval: float = 0.0
+    ) -> None:
         self.store = store
         self.job_id = job_id
+        self.services = services
         self._frame_index = 0
         self._last_frame = 0.0
         self.min_frame_interval = min_frame_interval
@@ -192,19 +207,27 @@ class JobContext:
 
 
 def run_job(
-    store: JobStore, job_id: str, kind: str, params: dict[str, Any], worker: str | None = None
+    store: JobStore,
+    job_id: str,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    tasks: Mapping[str, Task],
+    services: Services,
+    worker: str | None = None,
 ) -> None:
-    """Run one job to a terminal state. Never raises: failures are recorded on the job."""
+    """Run one job to a terminal state with the services for its data directory
+    (:meth:`server.services.Services.for_job`). Never raises: failures are recorded on the job."""
     if store.cancel_requested(job_id):
         store.update(job_id, status="cancelled", message="cancelled before it started")
         return
-    fn = TASKS.get(kind)
+    fn = tasks.get(kind)
     if fn is None:
         store.update(job_id, status="failed", error=f"unknown task kind '{kind}'")
         return
     store.update(job_id, status="running", worker=worker, heartbeat=time.time())
-    ctx = JobContext(store, job_id)
     try:
+        ctx = JobContext(store, job_id, services.for_job(params))
         result = fn(ctx, params)
     except JobCancelled:
         store.update(job_id, status="cancelled", message="cancelled")
@@ -228,32 +251,53 @@ class Runner(Protocol):
 
 
 class ThreadRunner:
-    """Runs jobs in a thread pool of this process."""
+    """Runs jobs in a thread pool of this process, with this process's tasks and services."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, tasks: Mapping[str, Task], services: Services, workers: int = 2) -> None:
+        self.tasks = tasks
+        self.services = services
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convlens-job")
 
     def start(self, store: JobStore, state: JobState) -> None:
-        self._pool.submit(run_job, store, state.id, state.kind, state.params, "inprocess")
+        self._pool.submit(
+            run_job,
+            store,
+            state.id,
+            state.kind,
+            state.params,
+            tasks=self.tasks,
+            services=self.services,
+            worker="inprocess",
+        )
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class JobManager:
-    """Submit, inspect, steer and cancel jobs; the only job API the web layer uses."""
+    """Submit, inspect, steer and cancel jobs; the only job API the web layer uses.
 
-    def __init__(self, store: JobStore | None = None, runner: Runner | None = None) -> None:
-        self.store: JobStore = store or MemoryJobStore()
-        self.runner: Runner = runner or ThreadRunner()
+    ``tasks`` are the kinds it accepts. Every job it submits carries ``data_dir`` (when given), so
+    that a worker in another process or on another machine works on the same data as the API.
+    """
+
+    def __init__(
+        self, store: JobStore, runner: Runner, tasks: Mapping[str, Task], data_dir: Path | None = None
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.tasks = tasks
+        self.data_dir = data_dir
 
     def submit(self, kind: str, params: dict[str, Any], cache_key: str | None = None) -> JobState:
-        if kind not in TASKS:
+        if kind not in self.tasks:
             raise InvalidInputError(f"unknown task kind '{kind}'")
         if cache_key:
             cached = self.store.find_cached(cache_key)
             if cached is not None:
                 return cached
+        if self.data_dir is not None:
+            params = {**params, "data_dir": str(self.data_dir)}
         state = JobState(id=uuid.uuid4().hex, kind=kind, params=params, cache_key=cache_key)
         self.store.create(state)
         self.runner.start(self.store, state)

@@ -2,8 +2,10 @@
 
 With ``CONVLENS_JOB_BACKEND=celery`` the API keeps job states in Redis and sends only the job id to
 a Celery queue; a worker (``celery -A server.worker worker``, on this machine or another one) reads
-the job from the same Redis and calls :func:`server.jobs.run_job` with the same task functions
-the in-process runner uses. Progress, frames, control values and cancel flags travel through Redis.
+the job from the same Redis and calls :func:`server.jobs.run_job` with the same task table
+(:data:`server.tasks.TASKS`) the in-process runner uses, and services it built at start from its
+settings (:class:`server.services.Services`). Progress, frames, control values and cancel flags
+travel through Redis.
 
 A worker that dies cannot report its own death, so while a job runs its worker keeps a key
 ``convlens:job:<id>:alive`` that expires ``job_stale_seconds`` after the last heartbeat (sent every
@@ -20,18 +22,19 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
 from server.errors import ConvLensError
-from server.jobs import JobState, run_job
+from server.jobs import JobState, Task, run_job
 
 if TYPE_CHECKING:
     from celery import Celery
 
     from server.config import Settings
+    from server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -258,12 +261,20 @@ class Heartbeat:
 
 
 def run_queued_job(
-    store: RedisJobStore, job_id: str, worker: str, heartbeat_seconds: float, alive_for: float
+    store: RedisJobStore,
+    job_id: str,
+    *,
+    tasks: Mapping[str, Task],
+    services: Services,
+    worker: str,
+    heartbeat_seconds: float,
+    alive_for: float,
 ) -> str:
     """What a worker does with a job id taken from the queue; returns what became of the job.
 
     Skips a job that is gone or no longer queued (cancelled before it started, or a redelivered
-    message of a job that already ran or was lost); otherwise runs it under a :class:`Heartbeat`.
+    message of a job that already ran or was lost); otherwise runs it under a :class:`Heartbeat`
+    with the worker's ``tasks`` and ``services`` (those for the job's data directory).
     """
     state = store.get(job_id)
     if state is None:
@@ -273,7 +284,7 @@ def run_queued_job(
         log.info("job %s is already %s; skipping the message", job_id, state.status)
         return f"skipped ({state.status})"
     with Heartbeat(store, job_id, worker, heartbeat_seconds, alive_for):
-        run_job(store, job_id, state.kind, state.params, worker=worker)
+        run_job(store, job_id, state.kind, state.params, tasks=tasks, services=services, worker=worker)
     final = store.get(job_id)
     return final.status if final else "missing"
 

@@ -4,15 +4,15 @@ Application logic between the web layer and the engine (no web imports). ``Proje
 validates a request up front (unknown model, layer, dataset, method or parameter, perplexity >= N,
 fewer than 5 points, and - when the features are already cached - NaN or constant features), runs
 it as a job that streams frames, and keeps finished results on disk next to the dataset so that
-they survive restarts and disappear with it.
-
-Tasks look their service up by data directory (:func:`service_for`): the API registers the one it
-uses, and a Celery worker builds its own from the same settings.
+they survive restarts and disappear with it. One per :class:`server.services.Services`: the API's
+routers and its in-process jobs share it (and its caches); a Celery worker has its own.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -29,11 +29,13 @@ from server.datasets.store import DatasetStore
 from server.engine.features import POOLINGS, check_features
 from server.engine.projection import METHODS, GraphCache, TSNERun, project, validate_params
 from server.engine.purity import purity_report
-from server.errors import InvalidInputError, NotFoundError
+from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.features_cache import DatasetFeatures, FeatureCache, feature_key
-from server.zoo.manager import ZooManager, shared_zoo
+from server.jobs import JobPlan, JobState, Progress, no_progress
+from server.zoo.manager import ZooManager
 
-TASK_KIND = "projection"
+PROJECTION_TASK = "projection"
+FEATURES_TASK = "features"
 LIVE_KEYS = ("learning_rate", "perplexity")
 FRAME_INTERVAL_S = 0.1  # at most ~10 frames a second reach the job store
 LIVE_CHUNK_S = 0.2  # live values are read at least this often (chunks of iterations are cut to fit)
@@ -83,21 +85,47 @@ def coords_json(coords: np.ndarray) -> list[list[float]]:
     return np.round(np.asarray(coords, dtype=np.float64), 4).tolist()
 
 
+def projection_csv(state: JobState) -> tuple[str, str]:
+    """(CSV text, file name): index, x, y, label, predicted class of every point of a projection job -
+    its result, or its latest frame while it runs."""
+    result = state.result if state.status == "succeeded" else None
+    coords = (result or {}).get("coords") or (state.frame or {}).get("coords")
+    if not coords:
+        raise ConflictError(f"Job '{state.id}' has no coordinates yet ({state.status}).")
+    labels = (result or {}).get("labels")
+    classes = (result or {}).get("classes") or []
+    preds = (result or {}).get("predictions")
+    model_labels = (result or {}).get("model_labels") or []
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["index", "x", "y", "label", "predicted"])
+    for i, (x, y) in enumerate(coords):
+        label = classes[labels[i]] if labels is not None and labels[i] < len(classes) else ""
+        pred = ""
+        if preds is not None:
+            pred = model_labels[preds[i]] if preds[i] < len(model_labels) else str(preds[i])
+        writer.writerow([i, x, y, label, pred])
+    name = f"projection-{state.params.get('dataset', 'data')}-{state.params.get('method', '')}-{state.id[:8]}.csv"
+    return buf.getvalue(), name
+
+
 class ProjectionService:
     """Validate, run and cache projections of one data directory's datasets."""
 
-    def __init__(self, datasets: DatasetStore, zoo: ZooManager, n_jobs: int = 1) -> None:
+    def __init__(
+        self, datasets: DatasetStore, zoo: ZooManager, features: FeatureCache, n_jobs: int = 1
+    ) -> None:
         self.datasets = datasets
         self.zoo = zoo
-        self.features = FeatureCache(datasets)
+        self.features = features
         self.graphs = GraphCache()
         self.n_jobs = n_jobs
         self._graph_lock = threading.Lock()
 
     # --- before the job ------------------------------------------------------------------------------
 
-    def prepare(self, req: ProjectionRequest) -> tuple[dict[str, Any], str]:
-        """Validate everything that can be checked now; (normalised job params, cache key)."""
+    def plan(self, req: ProjectionRequest) -> JobPlan:
+        """Validate everything that can be checked now; the job, keyed by features, method and params."""
         if req.method not in METHODS:
             raise InvalidInputError(
                 f"Unknown projection method '{req.method}'; use one of {', '.join(METHODS)}."
@@ -115,12 +143,18 @@ class ProjectionService:
         cached = self.features.cached(loaded, req.layer, req.dataset, req.pool, req.reduce)
         if cached is not None:
             check_features(cached)
-        job = {**req.to_job_params(), "params": params, "data_dir": str(self.datasets.root.parent)}
         fkey = feature_key(loaded, req.layer, info, req.pool, req.reduce)
         key = hashlib.sha256(
             json.dumps([fkey, req.method, params, req.k], sort_keys=True).encode()
         ).hexdigest()[:24]
-        return job, key
+        job = {**req.to_job_params(), "params": params, "result_key": key}
+        details = {
+            "n_points": info.num_images,
+            "method": req.method,
+            "params": params,
+            "untrained": req.untrained,
+        }
+        return JobPlan(PROJECTION_TASK, job, key, details)
 
     # --- the job -------------------------------------------------------------------------------------
 
@@ -252,6 +286,26 @@ class ProjectionService:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def extract(self, params: dict[str, Any], progress: Progress = no_progress) -> dict[str, Any]:
+        """The ``features`` job: extract (or find cached) features of a (model, layer, dataset) triple."""
+        req = ProjectionRequest.from_job_params({"method": "pca", **params})
+        loaded = self.zoo.load(req.model, req.untrained)
+        feats = self.features.features(
+            loaded, req.layer, req.dataset, req.pool, req.reduce, progress=progress
+        )
+        return {
+            "model": req.model,
+            "untrained": req.untrained,
+            "layer": req.layer,
+            "dataset": req.dataset,
+            "pool": req.pool,
+            "reduce": req.reduce,
+            "key": feats.key,
+            "n": int(feats.features.shape[0]),
+            "dim": int(feats.features.shape[1]),
+            "from_cache": feats.from_cache,
+        }
+
     # --- while and after the job ---------------------------------------------------------------------
 
     def points(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -293,26 +347,3 @@ class ProjectionService:
         merged = {**params["params"], **values}
         checked = validate_params("tsne", merged, n)
         return {k: checked[k] for k in values}
-
-
-_SERVICES: dict[str, ProjectionService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
-def register_service(service: ProjectionService) -> None:
-    """Make ``service`` the one that projection tasks for its data directory use (the API's)."""
-    with _SERVICES_LOCK:
-        _SERVICES[str(service.datasets.root.parent)] = service
-
-
-def service_for(data_dir: str | None) -> ProjectionService:
-    """The service for ``data_dir``: the registered one, or one built from the settings (workers)."""
-    from server.config import get_settings
-
-    settings = get_settings()
-    key = data_dir or str(settings.data_dir)
-    with _SERVICES_LOCK:
-        if key not in _SERVICES:
-            s = settings.model_copy(update={"data_dir": Path(key)})
-            _SERVICES[key] = ProjectionService(DatasetStore.from_settings(s), shared_zoo(s.device))
-        return _SERVICES[key]

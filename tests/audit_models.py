@@ -121,8 +121,10 @@ def audit_models_registered() -> Iterator[tuple[str, str]]:
 
 def register_audit_models() -> tuple[str, str]:
     """Register the clean and planted models in the zoo as ``audit_clean`` and ``audit_planted``."""
+    from server.zoo.builtin import ensure_registered
     from server.zoo.registry import ModelSpec, WeightsLocation, get_spec, register_model
 
+    ensure_registered()
     digits_card = get_spec("digits_cnn").card
     for model_id, build in ((CLEAN_ID, clean_digits_model), (PLANTED_ID, planted_digits_model)):
         register_model(

@@ -31,8 +31,11 @@ def _seed() -> None:
 
 @pytest.fixture(scope="session")
 def zoo():
+    """One zoo for the session (each model loaded once), shared by the tests' apps through their Services."""
+    from server.zoo.builtin import ensure_registered
     from server.zoo.manager import ZooManager
 
+    ensure_registered()
     return ZooManager("auto")
 
 
@@ -53,12 +56,20 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator:
+def services(settings: Settings, zoo):
+    """This test's services over its own data directory, with the session's zoo."""
+    from server.services import Services
+
+    return Services.from_settings(settings, zoo=zoo)
+
+
+@pytest.fixture
+def client(services) -> Iterator:
     from fastapi.testclient import TestClient
 
     from server.api.app import create_app
 
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(services=services)) as c:
         yield c
 
 

@@ -151,12 +151,29 @@ def test_python_dash_m_entry_point(tmp_path):
 
 
 def test_an_audit_that_cannot_run_exits_three_without_a_traceback(data_dir, capsys, monkeypatch):
-    import server.tasks.audits as audits
+    from server.audits import AuditService
 
     def broken(*_args, **_kwargs):
         raise FileNotFoundError("datasets/digits/images.zip")
 
-    monkeypatch.setattr(audits, "run_audit", broken)
+    monkeypatch.setattr(AuditService, "run", broken)
     assert main(["audit", "--model", CLEAN, "--dataset", "digits"], out=io.StringIO()) == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.strip() == "convlens: error: FileNotFoundError: datasets/digits/images.zip"
+
+
+def test_each_command_gets_its_services_from_the_composition_root(data_dir, monkeypatch):
+    from server.services import Services
+
+    built: list[Services] = []
+    from_settings = Services.from_settings.__func__
+
+    def spy(cls, settings, **kwargs):
+        built.append(from_settings(cls, settings, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(Services, "from_settings", classmethod(spy))
+    code, _text = run(["compare", "--model", "digits_cnn", "epoch_01", "epoch_03"])
+    assert code == EXIT_OK
+    (services,) = built
+    assert services.settings is get_settings() and services.settings.data_dir == data_dir

@@ -26,11 +26,8 @@ from server.api.routers import (
     optvis,
     projections,
 )
-from server.artifacts import ArtifactStore
 from server.config import Settings, get_settings
-from server.explore import ExploreService
-from server.jobs import JobManager
-from server.zoo.manager import shared_zoo
+from server.services import Services
 
 log = logging.getLogger("convlens")
 
@@ -49,23 +46,11 @@ ROUTERS: list[Any] = [
 ]
 
 
-def build_job_manager(settings: Settings) -> JobManager:
-    """In-process threads by default; with ``job_backend=celery``, Redis-held jobs run on Celery workers."""
-    if settings.job_backend == "celery":
-        from server.jobs_redis import CeleryRunner, RedisJobStore, make_celery
-
-        store = RedisJobStore.from_url(settings.redis_url, ttl=settings.job_ttl_seconds)
-        return JobManager(store, CeleryRunner(make_celery(settings)))
-
-    from server.jobs import MemoryJobStore, ThreadRunner
-
-    return JobManager(MemoryJobStore(), ThreadRunner(settings.job_workers))
-
-
 def _preload(app: FastAPI) -> None:
-    s: Settings = app.state.settings
+    services: Services = app.state.services
+    s = services.settings
     try:
-        lm = app.state.zoo.load(s.default_model)
+        lm = services.zoo.load(s.default_model)
         lm.layers()  # trace once so the first layers request is instant
         app.state.ready.set()
         log.info("default model %s ready on %s", s.default_model, lm.device)
@@ -74,8 +59,10 @@ def _preload(app: FastAPI) -> None:
         log.exception("preload failed")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """The API over ``services`` (by default built from ``settings``, by default the environment's)."""
+    services = services or Services.from_settings(settings or get_settings())
+    settings = services.settings
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
 
@@ -86,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             app.state.ready.set()
         yield
-        app.state.jobs.shutdown()
+        services.shutdown()
 
     app = FastAPI(
         title="ConvLens API",
@@ -94,18 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Look inside trained CNNs: activations, deconvolution, DeepVis, projections and neuron audits.",
         lifespan=lifespan,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app.state.settings = settings
-    app.state.zoo = shared_zoo(settings.device)
-    app.state.jobs = build_job_manager(settings)
-    app.state.artifacts = ArtifactStore(settings.cache_dir / "artifacts")
-    app.state.explore = ExploreService(settings, app.state.artifacts)
+    app.state.services = services
     app.state.ready = threading.Event()
     app.state.ready_error = None
 
-    from server.tasks import register_all
-
-    register_all()
     install_error_handlers(app)
     if settings.api_token:  # added before CORS so that CORS wraps it: 401s carry CORS headers too
         app.add_middleware(TokenAuthMiddleware, token=settings.api_token)

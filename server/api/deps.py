@@ -1,60 +1,106 @@
-"""Dependencies shared by the routers: settings, zoo, jobs, artifacts; upload reading with limits."""
+"""Dependencies shared by the routers - the app's services, one alias each - and two helpers:
+reading an upload within the limits, and starting a job with the one job-start reply."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
+from server.api.schemas.jobs import JobStarted
 from server.artifacts import ArtifactStore
+from server.attributions import AttributionService
+from server.audits import AuditService
+from server.checkpoints import CheckpointService
 from server.config import Settings
 from server.datasets.store import DatasetStore
+from server.deepvis import DeepVisService
 from server.errors import PayloadTooLargeError, UnsupportedMediaError
-from server.jobs import JobManager
-from server.projections import ProjectionService, register_service
+from server.explore import ExploreService
+from server.jobs import JobManager, JobPlan
+from server.projections import ProjectionService
+from server.services import Services
+from server.top_images import TopImagesService
 from server.zoo.manager import ZooManager
 
 
-def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def get_services(request: Request) -> Services:
+    """The app's services, built once by :func:`server.api.app.create_app`."""
+    return request.app.state.services
 
 
-def get_zoo(request: Request) -> ZooManager:
-    return request.app.state.zoo
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_jobs(request: Request) -> JobManager:
-    return request.app.state.jobs
+def _settings(s: ServicesDep) -> Settings:
+    return s.settings
 
 
-def get_artifacts(request: Request) -> ArtifactStore:
-    return request.app.state.artifacts
+def _zoo(s: ServicesDep) -> ZooManager:
+    return s.zoo
 
 
-def get_datasets(request: Request) -> DatasetStore:
-    """The app's DatasetStore, created on first use from its settings (datasets_dir, cache_dir, limits)."""
-    store = getattr(request.app.state, "datasets", None)
-    if store is None:
-        store = request.app.state.datasets = DatasetStore.from_settings(request.app.state.settings)
-    return store
+def _jobs(s: ServicesDep) -> JobManager:
+    return s.jobs
 
 
-def get_projections(request: Request) -> ProjectionService:
-    """The app's ProjectionService, registered so that in-process projection jobs share its caches."""
-    service = getattr(request.app.state, "projections", None)
-    if service is None:
-        service = ProjectionService(get_datasets(request), request.app.state.zoo)
-        register_service(service)
-        request.app.state.projections = service
-    return service
+def _artifacts(s: ServicesDep) -> ArtifactStore:
+    return s.artifacts
 
 
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ZooDep = Annotated[ZooManager, Depends(get_zoo)]
-JobsDep = Annotated[JobManager, Depends(get_jobs)]
-ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
-DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
-ProjectionsDep = Annotated[ProjectionService, Depends(get_projections)]
+def _datasets(s: ServicesDep) -> DatasetStore:
+    return s.datasets
+
+
+def _explore(s: ServicesDep) -> ExploreService:
+    return s.explore
+
+
+def _attributions(s: ServicesDep) -> AttributionService:
+    return s.attributions
+
+
+def _projections(s: ServicesDep) -> ProjectionService:
+    return s.projections
+
+
+def _audits(s: ServicesDep) -> AuditService:
+    return s.audits
+
+
+def _checkpoints(s: ServicesDep) -> CheckpointService:
+    return s.checkpoints
+
+
+def _deepvis(s: ServicesDep) -> DeepVisService:
+    return s.deepvis
+
+
+def _top_images(s: ServicesDep) -> TopImagesService:
+    return s.top_images
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ZooDep = Annotated[ZooManager, Depends(_zoo)]
+JobsDep = Annotated[JobManager, Depends(_jobs)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(_artifacts)]
+DatasetsDep = Annotated[DatasetStore, Depends(_datasets)]
+ExploreDep = Annotated[ExploreService, Depends(_explore)]
+AttributionsDep = Annotated[AttributionService, Depends(_attributions)]
+ProjectionsDep = Annotated[ProjectionService, Depends(_projections)]
+AuditsDep = Annotated[AuditService, Depends(_audits)]
+CheckpointsDep = Annotated[CheckpointService, Depends(_checkpoints)]
+DeepVisDep = Annotated[DeepVisService, Depends(_deepvis)]
+TopImagesDep = Annotated[TopImagesService, Depends(_top_images)]
+
+Reply = TypeVar("Reply", bound=JobStarted)
+
+
+async def start_job(jobs: JobManager, plan: JobPlan, reply: type[Reply]) -> Reply:
+    """Submit ``plan`` (or find its identical finished job) and answer in the route's JobStarted shape."""
+    state = await run_in_threadpool(jobs.submit, plan.kind, plan.params, plan.cache_key)
+    return reply.of(state, **plan.details)
 
 
 async def read_upload(upload: UploadFile | None, settings: Settings, what: str = "image") -> bytes:

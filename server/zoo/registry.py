@@ -1,4 +1,8 @@
-"""``@register_model`` registry: each entry is a model card plus a builder and a weights locator."""
+"""The model registry: each entry is a model card plus a builder and a weights locator.
+
+A leaf module: it knows nothing of the models themselves. The built-in and catalogue models are put
+in by :func:`server.zoo.builtin.ensure_registered`, which the composition root calls.
+"""
 
 from __future__ import annotations
 
@@ -80,17 +84,11 @@ def unregister_model(model_id: str) -> None:
 
 
 def list_specs() -> list[ModelSpec]:
-    _ensure_builtins()
     return list(_REGISTRY.values())
 
 
 def get_spec(model_id: str) -> ModelSpec:
-    _ensure_builtins()
     try:
         return _REGISTRY[model_id]
     except KeyError:
         raise NotFoundError.with_suggestions("model", model_id, _REGISTRY) from None
-
-
-def _ensure_builtins() -> None:
-    import server.zoo.builtin  # noqa: F401  (registers on import)

@@ -46,7 +46,7 @@ def test_deconvnet_filter_map_matches_the_engine(client, digit_png):
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size[0] >= 8
     got = npy(client, body["npy_url"])
-    lm = client.app.state.zoo.load("digits_cnn")
+    lm = client.app.state.services.zoo.load("digits_cnn")
     x, _ = lm.preprocess(Image.open(io.BytesIO(digit_png)).convert("RGB"))
     want = backprop_map(lm.model, x, Target(layer="features.3", channel=5), "deconvnet").map
     np.testing.assert_allclose(got, want, atol=1e-6)

@@ -78,7 +78,7 @@ def test_cors_preflight_needs_no_token_and_rejects_other_origins(secured):
 
 
 def test_cors_defaults_to_the_dashboard_host_and_port(client):
-    s: Settings = client.app.state.settings
+    s: Settings = client.app.state.services.settings
     origin = f"http://{s.dashboard_host}:{s.dashboard_port}"
     r = client.get("/healthz", headers={"Origin": origin})
     assert r.headers["access-control-allow-origin"] == origin

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from server.engine.hooks import active_hook_count
-from server.tasks.deepvis import zoo_for
 from tests.conftest import wait_for
 
 URL = "/api/v1/models/{}/deepvis"
@@ -71,7 +70,7 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
     assert state["status"] == "cancelled"
     assert state["progress"] <= at_cancel + 1 / 10_000 + 1e-9  # at most the step in flight
     # Freed: no hooks left, and another thread can take the model's lock at once.
-    lm = zoo_for(client.app.state.settings).load("digits_cnn")
+    lm = client.app.state.services.zoo.load("digits_cnn")  # the model the job ran on
     assert active_hook_count(lm.model) == 0
     got = []
     t = threading.Thread(

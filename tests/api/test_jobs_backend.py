@@ -13,7 +13,7 @@ from tests.processes import free_port
 
 
 def test_inprocess_is_the_default(client):
-    jobs = client.app.state.jobs
+    jobs = client.app.state.services.jobs
     assert isinstance(jobs.store, MemoryJobStore) and isinstance(jobs.runner, ThreadRunner)
 
 
@@ -21,7 +21,7 @@ def test_celery_backend_keeps_jobs_in_redis_and_says_when_redis_is_down(settings
     url = f"redis://:secret@127.0.0.1:{free_port()}/0"  # nothing listens there
     s = settings.model_copy(update={"job_backend": "celery", "redis_url": url})
     with TestClient(create_app(s)) as client:
-        jobs = client.app.state.jobs
+        jobs = client.app.state.services.jobs
         assert isinstance(jobs.store, RedisJobStore) and isinstance(jobs.runner, CeleryRunner)
         assert jobs.runner.app.conf.broker_url.endswith(url.rsplit("@", 1)[1])
         r = client.get("/api/v1/jobs")

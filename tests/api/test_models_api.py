@@ -80,7 +80,7 @@ def test_activations_stats_and_links(client, chelsea_jpeg):
 
 def test_same_image_twice_is_computed_once(client, chelsea_jpeg):
     app = client.app
-    lm = app.state.zoo.load("efficientnet_lite0")
+    lm = app.state.services.zoo.load("efficientnet_lite0")
     lm.layers()  # the one-off layer trace is not part of what we count
     calls = []
     forward = lm.model.forward

@@ -138,15 +138,8 @@ def test_constant_features_get_422(client) -> None:
 
 def test_features_job_reports_progress_and_is_cached(client) -> None:
     make_dataset(client, "feat", 12)
-    app = client.app
-    jobs = app.state.jobs
-    params = {
-        "model": "digits_cnn",
-        "layer": "features.5",
-        "dataset": "feat",
-        "pool": "max",
-        "data_dir": str(app.state.settings.data_dir),
-    }
+    jobs = client.app.state.services.jobs
+    params = {"model": "digits_cnn", "layer": "features.5", "dataset": "feat", "pool": "max"}
     state = jobs.wait(jobs.submit("features", params).id, timeout=60)
     assert state.status == "succeeded" and state.result["dim"] == 64 and state.result["from_cache"] is False
     again = jobs.wait(jobs.submit("features", params).id, timeout=60)
@@ -171,14 +164,13 @@ def test_cached_nan_features_get_422_up_front(client) -> None:
     import numpy as np
 
     make_dataset(client, "nan", 8)
-    # any projections request creates the app's service; this one is a 404 for an unknown dataset
     assert (
         client.post(
             "/api/v1/projections", json={"model": "digits_cnn", "layer": "x", "dataset": "nope"}
         ).status_code
         == 404
     )
-    service = client.app.state.projections
+    service = client.app.state.services.projections
     loaded = service.zoo.load("digits_cnn")
     from server.features_cache import feature_key
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
-from server.jobs import TASKS, JobManager, JobState, task
+from server.jobs import JobManager, JobState
 from server.jobs_redis import RedisJobStore, run_queued_job
 from tests.conftest import wait_for
 
@@ -111,31 +112,28 @@ def test_finished_jobs_are_never_marked_lost(store):
     assert store.get(st.id).status == "succeeded"  # no liveness key at all, still succeeded
 
 
-@pytest.fixture
-def demo_task():
+def demo(ctx, params):
     """A task of this test process, to drive run_job through the real Redis store: it reports a frame
     per step and stops three steps after a learning rate arrives (or after ``steps``)."""
-
-    @task("redis_store_demo")
-    def demo(ctx, params):
-        lr, stop_at, i = None, params["steps"], 0
-        for i in range(params["steps"]):
-            lr = ctx.control().get("learning_rate", lr)
-            if lr is not None and stop_at == params["steps"]:
-                stop_at = i + 3
-            ctx.report((i + 1) / params["steps"], f"step {i + 1}", frame={"i": i, "lr": lr}, force=True)
-            if i + 1 >= stop_at:
-                break
-            time.sleep(params["sleep"])
-        return {"steps": i + 1, "last_lr": lr}
-
-    yield "redis_store_demo"
-    TASKS.pop("redis_store_demo")
+    assert ctx.services.settings.data_dir == Path(params["data_dir"])  # the services of its data dir
+    lr, stop_at, i = None, params["steps"], 0
+    for i in range(params["steps"]):
+        lr = ctx.control().get("learning_rate", lr)
+        if lr is not None and stop_at == params["steps"]:
+            stop_at = i + 3
+        ctx.report((i + 1) / params["steps"], f"step {i + 1}", frame={"i": i, "lr": lr}, force=True)
+        if i + 1 >= stop_at:
+            break
+        time.sleep(params["sleep"])
+    return {"steps": i + 1, "last_lr": lr}
 
 
-def test_run_job_on_the_redis_store_streams_frames_reads_controls_and_cancels(store, demo_task):
-    jobs = JobManager(store, runner=_ThreadStart())
-    st = jobs.submit(demo_task, {"steps": 3000, "sleep": 0.01})
+DEMO_TASKS = {"redis_store_demo": demo}
+
+
+def test_run_job_on_the_redis_store_streams_frames_reads_controls_and_cancels(store, services):
+    jobs = JobManager(store, _ThreadStart(services), DEMO_TASKS, services.settings.data_dir)
+    st = jobs.submit("redis_store_demo", {"steps": 3000, "sleep": 0.01})
     seen = set()
     while (cur := jobs.get(st.id)).frame_index < 5:
         assert cur.status in ("queued", "running"), cur
@@ -149,7 +147,7 @@ def test_run_job_on_the_redis_store_streams_frames_reads_controls_and_cancels(st
     assert done.frame == {"i": done.result["steps"] - 1, "lr": 500}
     assert len(seen) > 1  # intermediate frames were visible while it ran
 
-    slow = jobs.submit(demo_task, {"steps": 3000, "sleep": 0.01})
+    slow = jobs.submit("redis_store_demo", {"steps": 3000, "sleep": 0.01})
     wait_for(lambda: jobs.get(slow.id).frame_index >= 3, timeout=30)
     jobs.cancel(slow.id)
     cancelled = jobs.wait(slow.id, timeout=30)
@@ -159,9 +157,18 @@ def test_run_job_on_the_redis_store_streams_frames_reads_controls_and_cancels(st
 class _ThreadStart:
     """What a Celery worker does with a job id, in a thread of this process (no Celery here)."""
 
+    def __init__(self, services):
+        self.services = services
+
     def start(self, store, state):
-        args = (store, state.id, "test-thread", 0.2, 2.0)
-        threading.Thread(target=run_queued_job, args=args, daemon=True).start()
+        kwargs = {
+            "tasks": DEMO_TASKS,
+            "services": self.services,
+            "worker": "test-thread",
+            "heartbeat_seconds": 0.2,
+            "alive_for": 2.0,
+        }
+        threading.Thread(target=run_queued_job, args=(store, state.id), kwargs=kwargs, daemon=True).start()
 
     def shutdown(self):
         pass

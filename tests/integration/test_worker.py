@@ -164,6 +164,23 @@ def test_killed_worker_fails_the_job_clearly_and_a_restarted_worker_takes_new_jo
     assert job(api, long_job)["status"] == "failed"  # the lost job stays failed, it is not re-run
 
 
+def test_a_worker_on_another_data_dir_works_on_the_data_of_the_api_that_queued_the_job(
+    api, redis_server, data_dir, tmp_path, workers
+):
+    """A job carries its API's data_dir; the worker runs it with services for that directory."""
+    elsewhere = tmp_path / "worker-data"
+    workers(redis_server.url, elsewhere, "w3")
+    body = {"model": "digits_cnn", "layer": "features.6", "dataset": "digits240", "method": "pca"}
+    r = api.post("/api/v1/projections", json=body)
+    assert r.status_code == 202, r.text
+    done, _frames = follow(api, r.json()["job_id"])
+    assert done["status"] == "succeeded", done
+    assert done["worker"].startswith("w3@") and done["params"]["data_dir"] == str(data_dir)
+    assert len(done["result"]["coords"]) == N_POINTS
+    assert (data_dir / "cache" / "datasets" / "digits240").is_dir()  # features cached next to the API's data
+    assert not (elsewhere / "datasets" / "digits240").exists()
+
+
 def test_the_compose_worker_healthcheck_answers_only_while_the_worker_runs(redis_server, tmp_path):
     """The worker image's CMD, unchanged, and the compose healthcheck command, with the same environment."""
     env = worker_env(redis_server.url, tmp_path / "data")

@@ -8,8 +8,10 @@ import torch
 from server.config import get_settings
 from server.engine.hooks import active_hook_count, capture
 from server.engine.layers import weighted_layers
+from server.zoo.builtin import ensure_registered
 from server.zoo.registry import list_specs
 
+ensure_registered()  # the registry is filled explicitly, as the composition root does
 ALL_IDS = [s.card.id for s in list_specs() if "user" not in s.tags]
 LECTURE = {
     "alexnet",

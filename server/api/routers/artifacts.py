@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from server.api.deps import ArtifactsDep
+from server.api.deps import ArtifactsDep, ExploreDep
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 
@@ -20,9 +20,9 @@ _MEDIA = {
 
 
 @router.get("/{key}/{name}")
-def artifact(key: str, name: str, request: Request, artifacts: ArtifactsDep) -> Response:
+def artifact(key: str, name: str, artifacts: ArtifactsDep, explore: ExploreDep) -> Response:
     if not artifacts.exists(key, name):
-        data = request.app.state.explore.render_on_demand(key, name)
+        data = explore.render_on_demand(key, name)
         if data is not None:
             return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
     path = artifacts.path(key, name)

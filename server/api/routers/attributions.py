@@ -4,30 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import SettingsDep, ZooDep, read_upload
+from server.api.deps import AttributionsDep, SettingsDep, ZooDep, read_upload
 from server.api.schemas.attributions import AttributionsOut
-from server.attributions import MAX_TOP_K, AttributionRequest, AttributionService
+from server.attributions import MAX_TOP_K, AttributionRequest
 
 router = APIRouter(prefix="/api/v1/models", tags=["attributions"])
-
-
-def _service(request: Request) -> AttributionService:
-    state = request.app.state
-    svc = getattr(state, "attributions", None)
-    if svc is None:
-        svc = state.attributions = AttributionService(state.settings, state.artifacts)
-    return svc
 
 
 @router.post("/{model_id}/attributions", response_model=AttributionsOut)
 async def attributions(
     model_id: str,
-    request: Request,
     zoo: ZooDep,
     settings: SettingsDep,
+    svc: AttributionsDep,
     image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")] = None,
     method: Annotated[
         str, Form(pattern="^(deconvnet|guided_backprop|gradient|gradcam)$", description="how to project back")
@@ -49,7 +41,6 @@ async def attributions(
     """A map per target, with links to a PNG and to the raw map as .npy (first map also at top level)."""
     data = await read_upload(image, settings)
     req = AttributionRequest(method, layer or None, channel, neuron, class_index, position, top_k)
-    svc = _service(request)
 
     def work() -> dict[str, Any]:  # CPU-bound: off the event loop
         lm = zoo.load(model_id, untrained)

@@ -22,8 +22,8 @@ def readyz(request: Request) -> JSONResponse:
         return JSONResponse(
             {
                 "status": "ready",
-                "default_model": state.settings.default_model,
-                "device": str(state.zoo.device),
+                "default_model": state.services.settings.default_model,
+                "device": str(state.services.zoo.device),
             }
         )
     return JSONResponse(

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import SettingsDep, ZooDep, read_upload
+from server.api.deps import ExploreDep, SettingsDep, ZooDep, read_upload
 from server.api.schemas.models import LayersOut, ModelCardOut, ModelSummary, PredictOut
-from server.explore import ExploreService
 from server.zoo.manager import weights_status
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -19,10 +18,6 @@ router = APIRouter(prefix="/api/v1/models", tags=["models"])
 Untrained = Annotated[
     bool, Query(description="Build the architecture with random weights (explicit opt-in; responses say so).")
 ]
-
-
-def _explore(request: Request) -> ExploreService:
-    return request.app.state.explore
 
 
 @router.get("", response_model=list[ModelSummary])
@@ -53,9 +48,7 @@ def list_models(zoo: ZooDep) -> list[dict[str, Any]]:
 def model_card(model_id: str, zoo: ZooDep, untrained: Untrained = False) -> dict[str, Any]:
     """The full model card."""
     card = zoo.card(model_id)
-    from server.zoo.registry import get_spec
-
-    status, source, message = weights_status(get_spec(model_id))
+    status, source, message = weights_status(zoo.spec(model_id))
     d = card.to_dict()
     d.update(
         pretrained=(status == "available") and not untrained,
@@ -79,16 +72,15 @@ def model_layers(model_id: str, zoo: ZooDep, untrained: Untrained = False) -> di
 @router.post("/{model_id}/predict", response_model=PredictOut)
 async def predict(
     model_id: str,
-    request: Request,
     zoo: ZooDep,
     settings: SettingsDep,
+    svc: ExploreDep,
     image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")] = None,
     top_k: Annotated[int, Form(ge=1, le=100)] = 5,
     untrained: Untrained = False,
 ) -> dict[str, Any]:
     """Top-k classes for an uploaded image, best first."""
     data = await read_upload(image, settings)
-    svc = _explore(request)
 
     def work() -> dict[str, Any]:  # CPU-bound: off the event loop so /healthz stays responsive
         lm = zoo.load(model_id, untrained)
@@ -101,9 +93,9 @@ async def predict(
 @router.post("/{model_id}/activations")
 async def activations(
     model_id: str,
-    request: Request,
     zoo: ZooDep,
     settings: SettingsDep,
+    svc: ExploreDep,
     layer: Annotated[str, Form(description="dotted layer name from /layers")],
     image: Annotated[UploadFile | None, File()] = None,
     scale: Annotated[str, Form(pattern="^(per_channel|shared)$")] = "per_channel",
@@ -111,7 +103,6 @@ async def activations(
 ) -> Response:
     """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy."""
     data = await read_upload(image, settings)
-    svc = _explore(request)
 
     def work() -> dict[str, Any]:
         lm = zoo.load(model_id, untrained)
@@ -126,17 +117,17 @@ async def activations(
 
 @router.get("/{model_id}/layers/{layer}/weights")
 def layer_weights(
-    model_id: str, layer: str, request: Request, zoo: ZooDep, untrained: Untrained = False
+    model_id: str, layer: str, zoo: ZooDep, explore: ExploreDep, untrained: Untrained = False
 ) -> dict[str, Any]:
     """Filter statistics of a conv or linear layer; RGB tiles for the first conv layer."""
     lm = zoo.load(model_id, untrained)
-    return _explore(request).weights(lm, layer)
+    return explore.weights(lm, layer)
 
 
 @router.get("/{model_id}/layers/{layer}/weights/{index}")
 def filter_weights(
-    model_id: str, layer: str, index: int, request: Request, zoo: ZooDep, untrained: Untrained = False
+    model_id: str, layer: str, index: int, zoo: ZooDep, explore: ExploreDep, untrained: Untrained = False
 ) -> dict[str, Any]:
     """The raw weights of one filter (input channels x kh x kw), for heat maps."""
     lm = zoo.load(model_id, untrained)
-    return _explore(request).filter_weights(lm, layer, index)
+    return explore.filter_weights(lm, layer, index)

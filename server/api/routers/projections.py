@@ -5,26 +5,24 @@ Frames and the result come from ``GET /api/v1/jobs/{job_id}``; ``DELETE`` there 
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import JobsDep, ProjectionsDep
+from server.api.deps import JobsDep, ProjectionsDep, start_job
 from server.api.schemas.projections import LiveIn, LiveOut, PointsOut, ProjectionIn, ProjectionJobOut
 from server.engine.projection import PARAMS
 from server.errors import ConflictError, NotFoundError
 from server.jobs import JobManager, JobState
-from server.projections import TASK_KIND, ProjectionRequest
+from server.projections import PROJECTION_TASK, ProjectionRequest, projection_csv
 
 router = APIRouter(prefix="/api/v1/projections", tags=["projections"])
 
 
 def _projection_job(jobs: JobManager, job_id: str) -> JobState:
     state = jobs.get(job_id)
-    if state.kind != TASK_KIND:
+    if state.kind != PROJECTION_TASK:
         raise NotFoundError(f"Job '{job_id}' is a {state.kind} job, not a projection.")
     return state
 
@@ -36,25 +34,10 @@ def methods() -> dict[str, list[dict[str, Any]]]:
 
 
 @router.post("", response_model=ProjectionJobOut, status_code=202)
-async def start_projection(body: ProjectionIn, jobs: JobsDep, service: ProjectionsDep) -> dict[str, Any]:
+async def start_projection(body: ProjectionIn, jobs: JobsDep, service: ProjectionsDep) -> ProjectionJobOut:
     """Validate (422 on bad parameters or data), then start a job or return the cached one."""
-
-    def work() -> dict[str, Any]:
-        req = ProjectionRequest(**body.model_dump())
-        params, key = service.prepare(req)
-        state = jobs.submit(TASK_KIND, {**params, "result_key": key}, cache_key=key)
-        return {
-            "job_id": state.id,
-            "status": state.status,
-            "cached": state.status == "succeeded",
-            "job_url": f"/api/v1/jobs/{state.id}",
-            "n_points": service.datasets.get(req.dataset).num_images,
-            "method": req.method,
-            "params": params["params"],
-            "untrained": req.untrained,
-        }
-
-    return await run_in_threadpool(work)
+    plan = await run_in_threadpool(service.plan, ProjectionRequest(**body.model_dump()))
+    return await start_job(jobs, plan, ProjectionJobOut)
 
 
 @router.patch("/{job_id}", response_model=LiveOut)
@@ -101,29 +84,9 @@ async def activation(
 @router.get("/{job_id}/export.csv")
 def export_csv(job_id: str, jobs: JobsDep) -> Response:
     """index, x, y, label, predicted class of every point: the result, or the latest frame while running."""
-    state = _projection_job(jobs, job_id)
-    result = state.result if state.status == "succeeded" else None
-    coords = (result or {}).get("coords") or (state.frame or {}).get("coords")
-    if not coords:
-        raise ConflictError(f"Job '{job_id}' has no coordinates yet ({state.status}).")
-    labels = (result or {}).get("labels")
-    classes = (result or {}).get("classes") or []
-    preds = (result or {}).get("predictions")
-    model_labels = (result or {}).get("model_labels") or []
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["index", "x", "y", "label", "predicted"])
-    for i, (x, y) in enumerate(coords):
-        label = classes[labels[i]] if labels is not None and labels[i] < len(classes) else ""
-        pred = ""
-        if preds is not None:
-            pred = model_labels[preds[i]] if preds[i] < len(model_labels) else str(preds[i])
-        writer.writerow([i, x, y, label, pred])
-    name = (
-        f"projection-{state.params.get('dataset', 'data')}-{state.params.get('method', '')}-{job_id[:8]}.csv"
-    )
+    text, name = projection_csv(_projection_job(jobs, job_id))
     return Response(
-        buf.getvalue(),
+        text,
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

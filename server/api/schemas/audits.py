@@ -1,10 +1,12 @@
-"""Request schemas of the audit and checkpoint resources (results come back through /api/v1/jobs)."""
+"""Schemas of the audit and checkpoint resources (results come back through /api/v1/jobs)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from server.api.schemas.jobs import CachedJobStarted, JobStarted
 
 
 class AuditIn(BaseModel):
@@ -46,3 +48,14 @@ class CheckpointCompareIn(BaseModel):
         min_length=2,
     )
     thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. {'unchanged_update': 1e-6}.")
+
+
+class AuditJobOut(CachedJobStarted):
+    model: str
+    dataset: str
+    untrained: bool
+
+
+class CheckpointCompareJobOut(JobStarted):
+    checkpoints: list[str] = Field(description="the labels of the compared checkpoints, in order")
+    untrained: bool

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from server.api.schemas.jobs import CachedJobStarted
+
 
 def _target_error(message: str) -> PydanticCustomError:
     # A custom error keeps the exception object out of the 422 body (it must stay JSON-serialisable).
@@ -73,11 +75,7 @@ class DeepVisRequest(BaseModel):
         return d
 
 
-class DeepVisJobOut(BaseModel):
-    job_id: str
-    status: str
-    cached: bool
-    job_url: str
+class DeepVisJobOut(CachedJobStarted):
     model: str
     untrained: bool
     config: dict
@@ -94,11 +92,7 @@ class TopImagesRequest(BaseModel):
     k: int = Field(9, ge=1, le=64)
 
 
-class TopImagesJobOut(BaseModel):
-    job_id: str
-    status: str
-    cached: bool
-    job_url: str
+class TopImagesJobOut(CachedJobStarted):
     model: str
     untrained: bool
     dataset: str

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api.schemas.jobs import CachedJobStarted
+
 
 class ProjectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -21,13 +23,7 @@ class ProjectionIn(BaseModel):
     k: int = Field(10, ge=1, le=100, description="neighbours for k-NN purity and trustworthiness")
 
 
-class ProjectionJobOut(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
-
-    job_id: str
-    status: str
-    cached: bool
-    job_url: str
+class ProjectionJobOut(CachedJobStarted):
     n_points: int
     method: str
     params: dict[str, Any]

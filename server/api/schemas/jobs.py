@@ -1,0 +1,34 @@
+"""The reply of every route that starts a job: :class:`JobStarted` and its per-route extensions."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+
+from server.jobs import JobState
+
+
+class JobStarted(BaseModel):
+    """A job was queued (or is already running or done): poll ``job_url`` for progress, frames and the result."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    job_id: str
+    status: str
+    job_url: str
+
+    @classmethod
+    def of(cls, state: JobState, **details: Any) -> Self:
+        """The reply for ``state``, with the route's ``details`` (the fields a subclass adds)."""
+        return cls(job_id=state.id, status=state.status, job_url=f"/api/v1/jobs/{state.id}", **details)
+
+
+class CachedJobStarted(JobStarted):
+    """A job whose identical, finished predecessor is returned instead of a new run (``cached``)."""
+
+    cached: bool
+
+    @classmethod
+    def of(cls, state: JobState, **details: Any) -> Self:
+        return super().of(state, cached=state.status == "succeeded", **details)

@@ -1,0 +1,97 @@
+"""AuditService: everything checked before the job, the job keyed by request and data content, and a
+run that finds the planted defects and stores its reports as the service's artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from server.audits import AUDIT_TASK, AuditRequest, audit_key, evaluate_gates, top_images
+from server.errors import InvalidInputError, NotFoundError
+from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
+from tests.conftest import encode
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _audit_models():
+    with audit_models_registered():
+        yield
+
+
+@pytest.fixture
+def digits300(services):
+    """300 scikit-learn digits stored as a dataset of the test's services."""
+    d = load_digits()
+    files = [(f"{i}.png", encode((d.images[i] / 16 * 255).astype(np.uint8))) for i in range(300)]
+    services.datasets.create_from_files("digits300", files, [str(t) for t in d.target[:300]])
+    return services
+
+
+def test_plan_checks_before_the_job_and_keys_it_by_request_and_content(digits300):
+    audits = digits300.audits
+    req = AuditRequest(CLEAN_ID, "digits300", what_if=True, fail_on="dead>5%")
+    plan = audits.plan(req)
+    info = digits300.datasets.get("digits300")
+    assert (plan.kind, plan.params, plan.cache_key) == (AUDIT_TASK, req.params(), audit_key(req, info))
+    assert plan.details == {"model": CLEAN_ID, "dataset": "digits300", "untrained": False}
+    assert AuditRequest.from_params(plan.params) == req  # the task rebuilds the same request
+    assert audits.plan(AuditRequest(CLEAN_ID, "digits300", max_images=50)).cache_key != plan.cache_key
+    with pytest.raises(InvalidInputError, match="dead_share"):
+        audits.plan(AuditRequest(CLEAN_ID, "digits300", thresholds={"dead_share": 2.0}))
+    with pytest.raises(NotFoundError, match="audit_clean"):
+        audits.plan(AuditRequest("audit_clen", "digits300"))
+    with pytest.raises(NotFoundError, match="dataset"):
+        audits.plan(AuditRequest(CLEAN_ID, "digits30"))
+
+
+def test_what_if_needs_labelled_data_of_the_models_classes(digits300):
+    files = [(f"{i}.png", encode(np.full((8, 8), i * 20, np.uint8))) for i in range(4)]
+    digits300.datasets.create_from_files("unlabelled", files)
+    with pytest.raises(InvalidInputError, match="unlabelled"):
+        digits300.audits.plan(AuditRequest(CLEAN_ID, "unlabelled", what_if=True))
+    digits300.datasets.create_from_files("pets", files, ["cat", "dog"] * 2)
+    with pytest.raises(InvalidInputError, match="cat"):
+        digits300.audits.plan(AuditRequest(CLEAN_ID, "pets", what_if=True))
+
+
+def test_run_finds_the_planted_defects_and_stores_the_reports(digits300):
+    progress: list[float] = []
+    req = AuditRequest(PLANTED_ID, "digits300", fail_on="dead>1%")
+    report = digits300.audits.run(req, lambda f, _m: progress.append(f))
+    assert {(f["layer"], f["filter"]) for f in report["flags"] if f["kind"] == "dead"} == {
+        (layer, f) for layer, fs in PLAN.dead.items() for f in fs
+    }
+    assert report["images"] == 300 and report["dataset"]["id"] == "digits300" and report["untrained"] is False
+    assert report["gates"][0]["failed"] is True and report["what_if"] is None
+    assert progress[0] == 0.0 and progress == sorted(progress) and progress[-1] == 0.97
+    key = audit_key(req, digits300.datasets.get("digits300"))
+    assert report["artifacts"]["json"] == digits300.artifacts.url(key, "audit.json")
+    stored = json.loads(digits300.artifacts.path(key, "audit.json").read_text())
+    assert stored["summary"] == report["summary"]
+    assert digits300.artifacts.exists(key, "audit.html")
+    for url in report["artifacts"]["correlation"].values():
+        assert digits300.artifacts.exists(key, url.rsplit("/", 1)[1])
+
+
+def test_top_images_are_the_strongest_images_per_filter_by_dataset_index():
+    pooled = np.array([[0.1, 5.0], [0.9, 1.0], [0.5, 3.0]])  # 3 images x 2 filters
+    assert top_images(pooled, [10, 20, 30], k=2) == [[20, 30], [10, 30]]
+    assert top_images(None, [1, 2]) == []
+
+
+def test_gates_report_value_and_outcome():
+    summary = {"counts": {"dead": 3, "redundant": 0}, "percent": {"dead": 2.0, "redundant": 0.0}}
+    got = evaluate_gates("dead>5, redundant>=0, dead>1%", summary)
+    assert [(g["gate"], g["value"], g["failed"]) for g in got] == [
+        ("dead>5", 3, False),
+        ("redundant>=0", 0, True),
+        ("dead>1%", 2.0, True),
+    ]
+
+
+def test_the_clean_model_is_clean(digits300):
+    report = digits300.audits.run(AuditRequest(CLEAN_ID, "digits300", max_images=100))
+    assert report["images"] == 100 and report["flags"] == [] and report["summary"]["clean"] is True
