@@ -10,9 +10,9 @@ import numpy as np
 from server.artifacts import ArtifactStore, content_key
 from server.datasets.store import DatasetStore
 from server.deepvis import check_target
+from server.engine.attribution import Target, backprop_map
 from server.engine.features import image_batches
 from server.engine.imaging import png_bytes, signed_map_to_rgb
-from server.engine.attribution import Target, backprop_map
 from server.engine.top_images import strongest_images, support_box
 from server.jobs import JobPlan, Progress, no_progress
 from server.zoo.manager import LoadedModel, ZooManager
