@@ -229,27 +229,22 @@ class ApiClient:
             timer=timer,
         )
 
+    def _start_model_job(
+        self, model: str, route: str, body: dict[str, Any], untrained: bool, timer: CallTimer | None
+    ) -> dict[str, Any]:
+        """``POST /models/{model}/{route}`` with a JSON body: the job-start reply."""
+        path = f"{API}/models/{quote(model)}/{route}"
+        return self._json("POST", path, params=self._params(untrained), json=body, timer=timer)
+
     def start_deepvis(
         self, model: str, body: dict[str, Any], untrained: bool = False, timer: CallTimer | None = None
     ) -> dict[str, Any]:
-        return self._json(
-            "POST",
-            f"{API}/models/{quote(model)}/deepvis",
-            params=self._params(untrained),
-            json=body,
-            timer=timer,
-        )
+        return self._start_model_job(model, "deepvis", body, untrained, timer)
 
     def start_top_images(
         self, model: str, body: dict[str, Any], untrained: bool = False, timer: CallTimer | None = None
     ) -> dict[str, Any]:
-        return self._json(
-            "POST",
-            f"{API}/models/{quote(model)}/top-images",
-            params=self._params(untrained),
-            json=body,
-            timer=timer,
-        )
+        return self._start_model_job(model, "top-images", body, untrained, timer)
 
     # --- datasets and projections (issue 5) ----------------------------------------------------------
 

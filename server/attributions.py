@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from server.artifacts import ArtifactStore, content_key
-from server.config import Settings
+from server.artifacts import content_key
 from server.engine.attribution import METHODS, Attribution, Target, attribute, backprop_top_filters
 from server.engine.imaging import (
     colorize,
@@ -23,7 +22,7 @@ from server.engine.imaging import (
     signed_map_to_rgb,
 )
 from server.errors import InvalidInputError, NotFoundError
-from server.explore import LRU, decode_upload
+from server.uploads import UploadService
 from server.zoo.manager import LoadedModel
 
 MAX_TOP_K = 64
@@ -102,15 +101,7 @@ def map_png(attr: Attribution) -> bytes:
     return png_bytes(signed_map_to_rgb(attr.map), upscale_to=224)
 
 
-class AttributionService:
-    def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
-        self.settings = settings
-        self.artifacts = artifacts
-        self.cache = LRU(settings.result_cache_items)
-
-    def decode(self, data: bytes) -> tuple[Image.Image, str]:
-        return decode_upload(self.settings, data)
-
+class AttributionService(UploadService):
     def compute(self, lm: LoadedModel, img: Image.Image, sha: str, req: AttributionRequest) -> dict[str, Any]:
         req.validate(lm)
         cache_key = content_key("attr", lm.cache_key, sha, repr(req))

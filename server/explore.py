@@ -5,10 +5,7 @@ Application logic over the engine and the zoo, with a content-keyed cache; no we
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import asdict
 from typing import Any
 
@@ -16,12 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from server.artifacts import ArtifactStore, content_key
-from server.config import Settings
+from server.artifacts import content_key
 from server.engine.hooks import forward_until, get_module
 from server.engine.imaging import (
     colorize,
-    decode_image,
     grid_shape,
     mosaic_png,
     normalize_maps,
@@ -31,54 +26,12 @@ from server.engine.imaging import (
 from server.engine.inference import channel_stats, predict_topk
 from server.engine.layers import weighted_layers
 from server.errors import InvalidInputError, NotFoundError
+from server.uploads import UploadService
 from server.zoo.manager import LoadedModel
 
 
-def decode_upload(settings: Settings, data: bytes) -> tuple[Image.Image, str]:
-    """An uploaded file -> (RGB image, sha256 of its bytes), within the configured limits."""
-    img = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
-    return img, hashlib.sha256(data).hexdigest()
-
-
-class LRU:
-    """A small thread-safe LRU for computed responses."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._d: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                self.hits += 1
-                return self._d[key]
-            self.misses += 1
-            return None
-
-    def put(self, key: str, value: Any) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
-
-
-class ExploreService:
-    def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
-        self.settings = settings
-        self.artifacts = artifacts
-        self.cache = LRU(settings.result_cache_items)
-
+class ExploreService(UploadService):
     # --- input ------------------------------------------------------------------------------------------
-
-    def decode(self, data: bytes) -> tuple[Image.Image, str]:
-        return decode_upload(self.settings, data)
 
     def _input_artifact(self, lm: LoadedModel, sha: str, cropped: Image.Image) -> str:
         """The URL of the input as the model sees it. Its raw pixels are stored now (0.2 ms); the PNG

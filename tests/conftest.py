@@ -49,6 +49,15 @@ def digits_model(zoo):
     return zoo.load("digits_cnn")
 
 
+@pytest.fixture(scope="module")
+def planted_audit_models() -> Iterator[None]:
+    """The audit's fixture models (a clean one and copies with planted defects) registered for a module."""
+    from tests.audit_models import audit_models_registered
+
+    with audit_models_registered():
+        yield
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh data dir; models stay in the repository's models/ (digits_cnn trained once)."""

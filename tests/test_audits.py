@@ -11,14 +11,10 @@ from sklearn.datasets import load_digits
 
 from server.audits import AUDIT_TASK, AuditRequest, audit_key, evaluate_gates, top_images
 from server.errors import InvalidInputError, NotFoundError
-from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
+from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID
 from tests.conftest import encode
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _audit_models():
-    with audit_models_registered():
-        yield
+pytestmark = pytest.mark.usefixtures("planted_audit_models")
 
 
 @pytest.fixture

@@ -11,15 +11,11 @@ import pytest
 
 from server.cli import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, main
 from server.config import REPO_ROOT, get_settings
-from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
+from tests.audit_models import CLEAN_ID as CLEAN
+from tests.audit_models import PLAN
+from tests.audit_models import PLANTED_ID as PLANTED
 
-CLEAN, PLANTED = CLEAN_ID, PLANTED_ID
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _audit_models():
-    with audit_models_registered():
-        yield
+pytestmark = pytest.mark.usefixtures("planted_audit_models")
 
 
 @pytest.fixture(scope="module")

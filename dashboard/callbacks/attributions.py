@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, ctx, no_update
 
+from dashboard.callbacks.polling import on_job_tick
 from dashboard.views import attributions as view
 from dashboard.views.common import is_untrained
 
@@ -43,19 +44,19 @@ def on_start_deepvis(_clicks, selection, acts, model, toggle, preset, steps, see
     return view.start_deepvis(selection, acts, model, is_untrained(toggle), preset, steps, seed)
 
 
-@callback(
-    Output("deepvis-image", "src"),
-    Output("deepvis-progress", "value", allow_duplicate=True),
-    Output("deepvis-status", "children", allow_duplicate=True),
-    Output("deepvis-poll", "disabled", allow_duplicate=True),
-    Output("deepvis-cancel", "disabled", allow_duplicate=True),
-    Output("deepvis-job", "data", allow_duplicate=True),
-    Input("deepvis-poll", "n_intervals"),
-    State("deepvis-job", "data"),
-    prevent_initial_call=True,
+on_job_tick(
+    "deepvis-poll",
+    "deepvis-job",
+    [
+        Output("deepvis-image", "src"),
+        Output("deepvis-progress", "value", allow_duplicate=True),
+        Output("deepvis-status", "children", allow_duplicate=True),
+        Output("deepvis-poll", "disabled", allow_duplicate=True),
+        Output("deepvis-cancel", "disabled", allow_duplicate=True),
+        Output("deepvis-job", "data", allow_duplicate=True),
+    ],
+    view.poll_deepvis,
 )
-def on_poll_deepvis(_n, job_store):
-    return view.poll_deepvis(job_store)
 
 
 @callback(
@@ -97,13 +98,13 @@ def on_start_top_images(_clicks, selection, acts, model, toggle, dataset):
     return view.start_top_images(selection, acts, model, is_untrained(toggle), dataset)
 
 
-@callback(
-    Output("top-status", "children", allow_duplicate=True),
-    Output("top-grid", "children", allow_duplicate=True),
-    Output("top-poll", "disabled", allow_duplicate=True),
-    Input("top-poll", "n_intervals"),
-    State("top-job", "data"),
-    prevent_initial_call=True,
+on_job_tick(
+    "top-poll",
+    "top-job",
+    [
+        Output("top-status", "children", allow_duplicate=True),
+        Output("top-grid", "children", allow_duplicate=True),
+        Output("top-poll", "disabled", allow_duplicate=True),
+    ],
+    view.poll_top_images,
 )
-def on_poll_top_images(_n, job_store):
-    return view.poll_top_images(job_store)

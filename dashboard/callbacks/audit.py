@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, callback, ctx, no_update
 
+from dashboard.callbacks.polling import on_job_tick
 from dashboard.views import audit as view
 
 
@@ -38,17 +39,17 @@ def on_run(_n, model, dataset, fail_on, what_if, names, values):
     return view.start(view.audit_body(model, dataset, fail_on, what_if, names, values))
 
 
-@callback(
-    Output("audit-report", "data"),
-    Output("audit-poll", "disabled", allow_duplicate=True),
-    Output("audit-status", "children", allow_duplicate=True),
-    Output("audit-error", "children", allow_duplicate=True),
-    Input("audit-poll", "n_intervals"),
-    State("audit-job", "data"),
-    prevent_initial_call=True,
+on_job_tick(
+    "audit-poll",
+    "audit-job",
+    [
+        Output("audit-report", "data"),
+        Output("audit-poll", "disabled", allow_duplicate=True),
+        Output("audit-status", "children", allow_duplicate=True),
+        Output("audit-error", "children", allow_duplicate=True),
+    ],
+    view.poll,
 )
-def on_poll(_n, job):
-    return view.poll(job)
 
 
 @callback(
@@ -120,13 +121,13 @@ def on_compare(_n, model, names):
     return view.start_compare(model, names)
 
 
-@callback(
-    Output("audit-cmp-graph", "figure"),
-    Output("audit-cmp-poll", "disabled", allow_duplicate=True),
-    Output("audit-cmp-status", "children", allow_duplicate=True),
-    Input("audit-cmp-poll", "n_intervals"),
-    State("audit-cmp-job", "data"),
-    prevent_initial_call=True,
+on_job_tick(
+    "audit-cmp-poll",
+    "audit-cmp-job",
+    [
+        Output("audit-cmp-graph", "figure"),
+        Output("audit-cmp-poll", "disabled", allow_duplicate=True),
+        Output("audit-cmp-status", "children", allow_duplicate=True),
+    ],
+    view.poll_compare,
 )
-def on_cmp_poll(_n, job):
-    return view.poll_compare(job)

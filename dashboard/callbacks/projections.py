@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx
 
+from dashboard.callbacks.polling import on_job_tick
 from dashboard.views import projections as view
 
 
@@ -94,20 +95,20 @@ def on_run_or_steer(
     return view.run_or_steer(ctx.triggered_id, job, body, running=poll_disabled is False)
 
 
-@callback(
-    Output("proj-coords", "data"),
-    Output("proj-points", "data", allow_duplicate=True),
-    Output("proj-result", "data", allow_duplicate=True),
-    Output("proj-poll", "disabled", allow_duplicate=True),
-    Output("proj-status", "children"),
-    Output("proj-job", "data", allow_duplicate=True),
-    Input("proj-poll", "n_intervals"),
-    State("proj-job", "data"),
+on_job_tick(
+    "proj-poll",
+    "proj-job",
+    [
+        Output("proj-coords", "data"),
+        Output("proj-points", "data", allow_duplicate=True),
+        Output("proj-result", "data", allow_duplicate=True),
+        Output("proj-poll", "disabled", allow_duplicate=True),
+        Output("proj-status", "children"),
+        Output("proj-job", "data", allow_duplicate=True),
+    ],
+    view.poll,
     State("proj-points", "data"),
-    prevent_initial_call=True,
 )
-def on_poll(_n, job, points):
-    return view.poll(job, points)
 
 
 @callback(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import html
+from dash import dcc, html
+
+from dashboard.figures import message_figure
 
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}  # small graphs: no Plotly toolbar
 
@@ -31,3 +33,8 @@ def panel(title: str, children: Any, *, panel_id: str | None = None, extra: Any 
         header.append(html.Div(extra, className="cl-panel-extra"))
     attrs = {"id": panel_id} if panel_id else {}
     return html.Section([html.Header(header), children], className="cl-panel", **attrs)
+
+
+def placeholder_graph(graph_id: str, message: str, *, height: int, **attrs: Any) -> dcc.Graph:
+    """A graph that says ``message`` (what to do to fill it) until a callback draws its figure."""
+    return dcc.Graph(id=graph_id, figure=message_figure(message, height=height), config=GRAPH_CONFIG, **attrs)

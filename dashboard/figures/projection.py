@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -13,6 +15,12 @@ PALETTE = (
 )  # fmt: skip
 SVG_MAX_POINTS = 3000  # SVG up to here (hover by DOM point, crisp export); WebGL for bigger sets
 UIREVISION = "projection"  # keeps zoom and legend state while frames replace the points
+
+
+def _markers(trace: Any, xs: list[float], ys: list[float], idx: Iterable[int], **kw: Any) -> Any:
+    """A marker trace of the points ``idx`` (their positions are the customdata hover and clicks read)."""
+    idx = list(idx)
+    return trace(x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers", customdata=idx, **kw)
 
 
 def projection_figure(
@@ -38,13 +46,11 @@ def projection_figure(
     fig = go.Figure()
     trace = go.Scatter if n <= SVG_MAX_POINTS else go.Scattergl
     names = _class_names(color_by, labels, classes, predictions, model_labels, n)
+    points = functools.partial(_markers, trace, xs, ys)
     if color_by == "filter" and values is not None and len(values) == n:
         fig.add_trace(
-            trace(
-                x=xs,
-                y=ys,
-                mode="markers",
-                customdata=list(range(n)),
+            points(
+                range(n),
                 text=[names.get(i, "") for i in range(n)] if names else None,
                 marker={
                     "size": 5,
@@ -70,11 +76,8 @@ def projection_figure(
         for k, name in enumerate(order):
             idx = groups[name]
             fig.add_trace(
-                trace(
-                    x=[xs[i] for i in idx],
-                    y=[ys[i] for i in idx],
-                    mode="markers",
-                    customdata=idx,
+                points(
+                    idx,
                     name=name,
                     marker={"size": 5, "color": PALETTE[k % len(PALETTE)]},
                     hovertemplate="#%{customdata} " + name.replace("%", "%%") + "<extra></extra>",
@@ -82,11 +85,8 @@ def projection_figure(
             )
     else:
         fig.add_trace(
-            trace(
-                x=xs,
-                y=ys,
-                mode="markers",
-                customdata=list(range(n)),
+            points(
+                range(n),
                 marker={"size": 5},
                 name="points",
                 hovertemplate="#%{customdata}<extra></extra>",

@@ -27,6 +27,20 @@ def message_figure(message: str, height: int = 160) -> go.Figure:
     return fig
 
 
+def _signed_heatmap(z: np.ndarray, **trace: Any) -> go.Heatmap:
+    """A heat map on a diverging scale symmetric around zero (NaN cells, padding, are left out)."""
+    bound = float(np.nanmax(np.abs(z))) or 1.0
+    return go.Heatmap(
+        z=z,
+        colorscale="RdBu",
+        reversescale=True,
+        zmin=-bound,
+        zmax=bound,
+        colorbar={"thickness": 10, "len": 0.9},
+        **trace,
+    )
+
+
 def filter_weights_figure(payload: dict[str, Any]) -> go.Figure:
     """``payload`` is the API's ``/layers/{layer}/weights/{index}`` answer.
 
@@ -63,18 +77,8 @@ def filter_weights_figure(payload: dict[str, Any]) -> go.Figure:
         y_labels = [f"({r},{c})" for r in range(kh) for c in range(kw)]
     else:
         return message_figure(f"Cannot draw weights of shape {list(values.shape)}.")
-    bound = float(np.abs(z).max()) or 1.0
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            y=y_labels,
-            colorscale="RdBu",
-            reversescale=True,
-            zmin=-bound,
-            zmax=bound,
-            colorbar={"thickness": 10, "len": 0.9},
-            hovertemplate=x_title + " %{x}, %{y}<br>w = %{z:.4f}<extra></extra>",
-        )
+        _signed_heatmap(z, y=y_labels, hovertemplate=x_title + " %{x}, %{y}<br>w = %{z:.4f}<extra></extra>")
     )
     fig.update_layout(
         **_BASE_LAYOUT,
@@ -93,16 +97,10 @@ def _wrapped_pointwise(w: np.ndarray, title: str) -> go.Figure:
     z[: len(w)] = w
     z = z.reshape(rows, WRAP)
     channel = np.arange(rows * WRAP).reshape(rows, WRAP)
-    bound = float(np.nanmax(np.abs(z))) or 1.0
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
+        _signed_heatmap(
+            z,
             customdata=channel,
-            colorscale="RdBu",
-            reversescale=True,
-            zmin=-bound,
-            zmax=bound,
-            colorbar={"thickness": 10, "len": 0.9},
             hovertemplate="input channel %{customdata}<br>w = %{z:.4f}<extra></extra>",
             xgap=1,
             ygap=1,

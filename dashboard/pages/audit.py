@@ -7,8 +7,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.components.common import GRAPH_CONFIG, panel
-from dashboard.figures import message_figure
+from dashboard.components.common import panel, placeholder_graph
 
 dash.register_page(__name__, path="/audit", name="Audit", title="ConvLens · Audit", order=4)
 
@@ -76,10 +75,10 @@ def layout(**query: Any) -> html.Div:
                             [
                                 dcc.Dropdown(id="audit-layer", placeholder="layer", clearable=False),
                                 dcc.Loading(
-                                    dcc.Graph(
-                                        id="audit-heatmap",
-                                        figure=message_figure("Run an audit, then pick a layer.", height=200),
-                                        config=GRAPH_CONFIG,
+                                    placeholder_graph(
+                                        "audit-heatmap",
+                                        "Run an audit, then pick a layer.",
+                                        height=200,
                                         style={"height": "540px"},
                                     ),
                                     type="dot",
@@ -101,19 +100,19 @@ def layout(**query: Any) -> html.Div:
                 [
                     panel(
                         "Separability",
-                        dcc.Graph(
-                            id="audit-separability",
-                            config=GRAPH_CONFIG,
-                            figure=message_figure("Run an audit on labelled data.", height=300),
+                        placeholder_graph(
+                            "audit-separability",
+                            "Run an audit on labelled data.",
+                            height=300,
                             style={"height": "320px"},
                         ),
                     ),
                     panel(
                         "Layer similarity",
-                        dcc.Graph(
-                            id="audit-cka",
-                            config=GRAPH_CONFIG,
-                            figure=message_figure("Run an audit.", height=300),
+                        placeholder_graph(
+                            "audit-cka",
+                            "Run an audit.",
+                            height=300,
                             style={"height": "440px"},
                         ),
                     ),
@@ -127,10 +126,10 @@ def layout(**query: Any) -> html.Div:
                         dcc.Checklist(id="audit-checkpoints", options=[], value=[], inline=True),
                         html.Button("Compare", id="audit-compare", n_clicks=0, className="cl-btn"),
                         html.Div(id="audit-cmp-status", className="cl-caption", role="status"),
-                        dcc.Graph(
-                            id="audit-cmp-graph",
-                            config=GRAPH_CONFIG,
-                            figure=message_figure("Pick two or more checkpoints.", height=300),
+                        placeholder_graph(
+                            "audit-cmp-graph",
+                            "Pick two or more checkpoints.",
+                            height=300,
                             style={"height": "340px"},
                         ),
                     ]

@@ -7,11 +7,10 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.components.common import GRAPH_CONFIG, panel
+from dashboard.components.common import panel, placeholder_graph
 from dashboard.components.filter_detail import detail_panel
 from dashboard.components.filter_grid import SORT_OPTIONS
 from dashboard.components.image_input import image_input
-from dashboard.figures import message_figure
 from dashboard.images import gallery
 from dashboard.state import ExploreState
 
@@ -38,10 +37,10 @@ def predictions_panel() -> html.Section:
                         ],
                         className="cl-input-box",
                     ),
-                    dcc.Graph(
-                        id="predictions-graph",
-                        figure=message_figure("Pick a sample or drop an image.", height=120),
-                        config=GRAPH_CONFIG,
+                    placeholder_graph(
+                        "predictions-graph",
+                        "Pick a sample or drop an image.",
+                        height=120,
                         className="cl-predictions-graph",
                     ),
                 ],

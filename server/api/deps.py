@@ -3,7 +3,8 @@ reading an upload within the limits, and starting a job with the one job-start r
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -33,66 +34,28 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _settings(s: ServicesDep) -> Settings:
-    return s.settings
+def _service(name: str) -> Callable[[Services], Any]:
+    """A dependency that answers one of the app's services by its attribute name on :class:`Services`."""
+
+    def get(s: ServicesDep) -> Any:
+        return getattr(s, name)
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
-def _zoo(s: ServicesDep) -> ZooManager:
-    return s.zoo
-
-
-def _jobs(s: ServicesDep) -> JobManager:
-    return s.jobs
-
-
-def _artifacts(s: ServicesDep) -> ArtifactStore:
-    return s.artifacts
-
-
-def _datasets(s: ServicesDep) -> DatasetStore:
-    return s.datasets
-
-
-def _explore(s: ServicesDep) -> ExploreService:
-    return s.explore
-
-
-def _attributions(s: ServicesDep) -> AttributionService:
-    return s.attributions
-
-
-def _projections(s: ServicesDep) -> ProjectionService:
-    return s.projections
-
-
-def _audits(s: ServicesDep) -> AuditService:
-    return s.audits
-
-
-def _checkpoints(s: ServicesDep) -> CheckpointService:
-    return s.checkpoints
-
-
-def _deepvis(s: ServicesDep) -> DeepVisService:
-    return s.deepvis
-
-
-def _top_images(s: ServicesDep) -> TopImagesService:
-    return s.top_images
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-ZooDep = Annotated[ZooManager, Depends(_zoo)]
-JobsDep = Annotated[JobManager, Depends(_jobs)]
-ArtifactsDep = Annotated[ArtifactStore, Depends(_artifacts)]
-DatasetsDep = Annotated[DatasetStore, Depends(_datasets)]
-ExploreDep = Annotated[ExploreService, Depends(_explore)]
-AttributionsDep = Annotated[AttributionService, Depends(_attributions)]
-ProjectionsDep = Annotated[ProjectionService, Depends(_projections)]
-AuditsDep = Annotated[AuditService, Depends(_audits)]
-CheckpointsDep = Annotated[CheckpointService, Depends(_checkpoints)]
-DeepVisDep = Annotated[DeepVisService, Depends(_deepvis)]
-TopImagesDep = Annotated[TopImagesService, Depends(_top_images)]
+SettingsDep = Annotated[Settings, Depends(_service("settings"))]
+ZooDep = Annotated[ZooManager, Depends(_service("zoo"))]
+JobsDep = Annotated[JobManager, Depends(_service("jobs"))]
+ArtifactsDep = Annotated[ArtifactStore, Depends(_service("artifacts"))]
+DatasetsDep = Annotated[DatasetStore, Depends(_service("datasets"))]
+ExploreDep = Annotated[ExploreService, Depends(_service("explore"))]
+AttributionsDep = Annotated[AttributionService, Depends(_service("attributions"))]
+ProjectionsDep = Annotated[ProjectionService, Depends(_service("projections"))]
+AuditsDep = Annotated[AuditService, Depends(_service("audits"))]
+CheckpointsDep = Annotated[CheckpointService, Depends(_service("checkpoints"))]
+DeepVisDep = Annotated[DeepVisService, Depends(_service("deepvis"))]
+TopImagesDep = Annotated[TopImagesService, Depends(_service("top_images"))]
 
 Reply = TypeVar("Reply", bound=JobStarted)
 

@@ -9,16 +9,12 @@ import numpy as np
 import pytest
 
 from server.config import REPO_ROOT, Settings
-from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
+from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID
 from tests.conftest import encode, wait_for
 
 CLEAN, PLANTED = CLEAN_ID, PLANTED_ID
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _audit_models():
-    with audit_models_registered():
-        yield
+pytestmark = pytest.mark.usefixtures("planted_audit_models")
 
 
 @pytest.fixture(scope="module")

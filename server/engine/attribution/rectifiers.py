@@ -114,41 +114,46 @@ def _rewire(x: torch.Tensor, out: torch.Tensor, mode: str, rect: Rectifier) -> t
 # --- which activations are rectifiers, and their functional form -----------------------------------
 
 
+# Each activation module type and how its functional form is read off the module (its parameters).
+_MODULE_RECTIFIERS: tuple[tuple[type[nn.Module], Callable[[Any], Rectifier]], ...] = (
+    (nn.ReLU, lambda m: Rectifier("relu", F.relu)),
+    (nn.ReLU6, lambda m: Rectifier("relu6", F.relu6)),
+    (
+        nn.LeakyReLU,
+        lambda m: Rectifier("leaky_relu", functools.partial(F.leaky_relu, negative_slope=m.negative_slope)),
+    ),
+    (nn.PReLU, lambda m: Rectifier("prelu", functools.partial(_prelu, weight=m.weight.detach()))),
+    (nn.ELU, lambda m: Rectifier("elu", functools.partial(F.elu, alpha=m.alpha))),
+    (nn.CELU, lambda m: Rectifier("celu", functools.partial(F.celu, alpha=m.alpha))),
+    (nn.SELU, lambda m: Rectifier("selu", F.selu)),
+    (nn.SiLU, lambda m: Rectifier("silu", F.silu)),
+    (nn.GELU, lambda m: Rectifier("gelu", functools.partial(F.gelu, approximate=m.approximate))),
+    (nn.Hardswish, lambda m: Rectifier("hardswish", F.hardswish)),
+    (nn.Mish, lambda m: Rectifier("mish", F.mish)),
+    (
+        nn.Softplus,
+        lambda m: Rectifier("softplus", functools.partial(F.softplus, beta=m.beta, threshold=m.threshold)),
+    ),
+)
+# timm's own activation classes (used when the torch ones are not chosen), by class name.
+_TIMM_RECTIFIERS = {
+    "Swish": Rectifier("silu", F.silu),
+    "HardSwish": Rectifier("hardswish", F.hardswish),
+    "Mish": Rectifier("mish", F.mish),
+    "GELU": Rectifier("gelu", F.gelu),
+}
+
+
+def _prelu(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return F.prelu(x, weight)
+
+
 def module_rectifier(m: nn.Module) -> Rectifier | None:
     """The rectifier an activation module computes; None if it is not one (sigmoid, tanh: gates)."""
-    if isinstance(m, nn.ReLU):
-        return Rectifier("relu", F.relu)
-    if isinstance(m, nn.ReLU6):
-        return Rectifier("relu6", F.relu6)
-    if isinstance(m, nn.LeakyReLU):
-        return Rectifier("leaky_relu", functools.partial(F.leaky_relu, negative_slope=m.negative_slope))
-    if isinstance(m, nn.PReLU):
-        weight = m.weight.detach()
-        return Rectifier("prelu", lambda x: F.prelu(x, weight))
-    if isinstance(m, nn.ELU):
-        return Rectifier("elu", functools.partial(F.elu, alpha=m.alpha))
-    if isinstance(m, nn.CELU):
-        return Rectifier("celu", functools.partial(F.celu, alpha=m.alpha))
-    if isinstance(m, nn.SELU):
-        return Rectifier("selu", F.selu)
-    if isinstance(m, nn.SiLU):
-        return Rectifier("silu", F.silu)
-    if isinstance(m, nn.GELU):
-        return Rectifier("gelu", functools.partial(F.gelu, approximate=m.approximate))
-    if isinstance(m, nn.Hardswish):
-        return Rectifier("hardswish", F.hardswish)
-    if isinstance(m, nn.Mish):
-        return Rectifier("mish", F.mish)
-    if isinstance(m, nn.Softplus):
-        return Rectifier("softplus", functools.partial(F.softplus, beta=m.beta, threshold=m.threshold))
-    # timm's own activation classes (used when the torch ones are not chosen)
-    timm_kinds = {
-        "Swish": Rectifier("silu", F.silu),
-        "HardSwish": Rectifier("hardswish", F.hardswish),
-        "Mish": Rectifier("mish", F.mish),
-        "GELU": Rectifier("gelu", F.gelu),
-    }
-    return timm_kinds.get(type(m).__name__)
+    for kind, make in _MODULE_RECTIFIERS:
+        if isinstance(m, kind):
+            return make(m)
+    return _TIMM_RECTIFIERS.get(type(m).__name__)
 
 
 def _without_inplace(fn: Callable) -> Callable[..., torch.Tensor]:

@@ -10,24 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from server.engine.audit.checks import (
-    dead_filters,
-    low_variance_filters,
-    positive_weight_share,
-    redundant_filters,
-    saturated_units,
-    weight_cosine,
-)
+from server.engine.audit import checks, similarity
 from server.engine.audit.response import ResponsePoint, at_response_points, output_channels, response_points
 from server.engine.audit.results import KINDS, AuditResult, Batch, FilterFlag, LayerAudit, Progress, rounded
-from server.engine.audit.similarity import (
-    centred_gram,
-    cka_from_grams,
-    cluster_drive,
-    correlation_clusters,
-    input_drive,
-    knn_purity_from_gram,
-)
 from server.engine.audit.stats import ChannelAccumulator, ChannelStatistics
 from server.engine.audit.thresholds import AuditThresholds
 from server.engine.layers import CONV_TYPES, LINEAR_TYPES
@@ -113,6 +98,24 @@ def _chain(first: Batch, rest: Iterator[Batch]) -> Iterator[Batch]:
     yield from rest
 
 
+def _share_flags(
+    flags: list[FilterFlag],
+    taken: set[int],
+    layer: str,
+    kind: str,
+    indices: Iterable[int],
+    share: np.ndarray,
+    what: str,
+) -> None:
+    """Flag ``indices`` as ``kind`` (those not already flagged), with the share of positions that tells it."""
+    for i in map(int, indices):
+        if i not in taken:
+            flags.append(
+                FilterFlag(layer, i, kind, float(share[i]), f"{what} on {100 * share[i]:.3g}% of positions")
+            )
+            taken.add(i)
+
+
 def analyse(
     model: nn.Module,
     points: dict[str, ResponsePoint],
@@ -140,38 +143,36 @@ def analyse(
         groups = int(getattr(module, "groups", 1))
         layer_flags: list[FilterFlag] = []
         taken: set[int] = set()
+
         if point.rectified:
-            for i in dead_filters(st.active_share, t.dead_share, st.maximum):
-                layer_flags.append(
-                    FilterFlag(
-                        name,
-                        int(i),
-                        "dead",
-                        float(st.active_share[i]),
-                        f"positive on {100 * st.active_share[i]:.3g}% of positions",
-                    )
-                )
-                taken.add(int(i))
+            _share_flags(
+                layer_flags,
+                taken,
+                name,
+                "dead",
+                checks.dead_filters(st.active_share, t.dead_share, st.maximum),
+                st.active_share,
+                "positive",
+            )
         if st.saturated_share is not None:
-            for i in saturated_units(st.saturated_share, t.saturated_share):
-                if int(i) not in taken:
-                    layer_flags.append(
-                        FilterFlag(
-                            name,
-                            int(i),
-                            "saturated",
-                            float(st.saturated_share[i]),
-                            f"saturated on {100 * st.saturated_share[i]:.3g}% of positions",
-                        )
-                    )
-                    taken.add(int(i))
-        for i in low_variance_filters(st.std, t.low_variance_ratio, exclude=taken):
+            _share_flags(
+                layer_flags,
+                taken,
+                name,
+                "saturated",
+                checks.saturated_units(st.saturated_share, t.saturated_share),
+                st.saturated_share,
+                "saturated",
+            )
+        for i in checks.low_variance_filters(st.std, t.low_variance_ratio, exclude=taken):
             layer_flags.append(
                 FilterFlag(name, int(i), "low_variance", float(st.std[i]), f"std {st.std[i]:.3g}")
             )
             taken.add(int(i))
-        cosine = weight_cosine(weight) if groups == 1 else None
-        for r in redundant_filters(st.correlation, cosine, t.redundant_correlation, t.weight_cosine, taken):
+        cosine = checks.weight_cosine(weight) if groups == 1 else None
+        for r in checks.redundant_filters(
+            st.correlation, cosine, t.redundant_correlation, t.weight_cosine, taken
+        ):
             evidence = f"activation correlation {r.correlation:.3f}"
             if r.cosine is not None:
                 evidence += f", weight cosine {r.cosine:.3f}"
@@ -185,11 +186,11 @@ def analyse(
                     r.partner,
                 )
             )
-        pos_share = positive_weight_share(weight)
+        pos_share = checks.positive_weight_share(weight)
         positive_only = pos_share >= t.positive_share
         if positive_only:
             positive_layers.append(name)
-        clusters, order = correlation_clusters(st.correlation, t.cluster_correlation)
+        clusters, order = similarity.correlation_clusters(st.correlation, t.cluster_correlation)
         clusters_of[name] = clusters
         counts = {k: sum(1 for f in layer_flags if f.kind == k) for k in KINDS}
         flags.extend(sorted(layer_flags, key=lambda f: f.filter))
@@ -219,10 +220,10 @@ def analyse(
     # CNNVis edges: each layer's clusters into the next layer in execution order
     for cur, nxt in itertools.pairwise(layers):
         module = modules[nxt.name]
-        drive = input_drive(module.weight, int(getattr(module, "groups", 1)), stats[cur.name].rms)  # type: ignore[union-attr]
+        drive = similarity.input_drive(module.weight, int(getattr(module, "groups", 1)), stats[cur.name].rms)  # type: ignore[union-attr]
         if drive is not None:
             cur.next_layer = nxt.name
-            cur.drive = cluster_drive(drive, clusters_of[cur.name], clusters_of[nxt.name])
+            cur.drive = similarity.cluster_drive(drive, clusters_of[cur.name], clusters_of[nxt.name])
     # CKA and separability on the pooled responses of a seeded subsample of images
     rng = np.random.default_rng(seed)
     take = (
@@ -233,12 +234,12 @@ def analyse(
     grams = []
     for layer in layers:
         pooled = stats[layer.name].pooled
-        gram = centred_gram(pooled if take is None else pooled[take]).astype(np.float32)
+        gram = similarity.centred_gram(pooled if take is None else pooled[take]).astype(np.float32)
         grams.append(gram)
         if labels is not None:
             y = labels if take is None else labels[take]
-            layer.separability = knn_purity_from_gram(gram, y, knn_k)
-    cka = cka_from_grams(grams) if grams else np.zeros((0, 0))
+            layer.separability = similarity.knn_purity_from_gram(gram, y, knn_k)
+    cka = similarity.cka_from_grams(grams) if grams else np.zeros((0, 0))
     redundant_pairs = [
         {"a": a.name, "b": b.name, "cka": float(cka[i, i + 1])}
         for i, (a, b) in enumerate(itertools.pairwise(layers))

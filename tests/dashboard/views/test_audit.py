@@ -10,15 +10,11 @@ import pytest
 from dash import html, no_update
 
 from dashboard.views import audit
-from tests.audit_models import CLEAN_ID, PLAN, PLANTED_ID, audit_models_registered
+from tests.audit_models import CLEAN_ID as CLEAN
+from tests.audit_models import PLAN
+from tests.audit_models import PLANTED_ID as PLANTED
 
-CLEAN, PLANTED = CLEAN_ID, PLANTED_ID
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _audit_models():
-    with audit_models_registered():
-        yield
+pytestmark = pytest.mark.usefixtures("planted_audit_models")
 
 
 def wait_report(job: dict) -> dict:
