@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from server.engine.projection.params import Projection, check_perplexity, validate_params
+from server.engine.projection.params import FrameFn, Projection, check_perplexity, validate_params
 from server.engine.projection.tsne import GraphAffinities, NeighborGraph, TSNERun, graph_k
 from server.errors import InvalidInputError
 
@@ -63,6 +63,7 @@ def seed_runs(
     affinities: GraphAffinities | None = None,
     n_jobs: int = 1,
     progress: ProgressFn = _no_progress,
+    on_frame: FrameFn | None = None,
 ) -> list[Projection]:
     """The projection of ``x`` once per seed. ``first`` is the already-computed run of ``seeds[0]``.
 
@@ -79,7 +80,7 @@ def seed_runs(
         if method == "tsne":
             run = TSNERun(x, p, graph=graph, affinities=affinities, n_jobs=n_jobs)
             graph, affinities = run.graph, run.affinities
-            result = run.run()
+            result = run.run(on_frame)
         else:
             result = project(x, method, p, n_jobs=n_jobs)
         runs.append(result)
@@ -210,13 +211,14 @@ def noise_baseline(
     k: int = 10,
     seed: int = 0,
     n_jobs: int = 1,
+    on_frame: FrameFn | None = None,
 ) -> dict[str, Any]:
     """The same method and parameters on :func:`noise_like` ``x``: its layout, purity and clumpiness."""
     from server.engine.projection import project
     from server.engine.purity import knn_purity
 
     noise = noise_like(x, seed)
-    result = project(noise, method, params, n_jobs=n_jobs)
+    result = project(noise, method, params, n_jobs=n_jobs, on_frame=on_frame)
     purity = knn_purity(result.coords, labels, list(class_names), k)
     chance = chance_purity(labels)
     h_noise, h_real = hopkins(result.coords), hopkins(real)
@@ -335,6 +337,7 @@ def perplexity_sweep(
     graph: NeighborGraph | None = None,
     n_jobs: int = 1,
     progress: ProgressFn = _no_progress,
+    on_frame: FrameFn | None = None,
 ) -> dict[str, Any]:
     """t-SNE at each perplexity; one neighbour graph, built for the largest, serves them all."""
     from server.engine.projection.tsne import build_neighbor_graph
@@ -350,7 +353,7 @@ def perplexity_sweep(
     for i, p in enumerate(values):
         progress(i / len(values), f"perplexity {p:g} ({i + 1}/{len(values)})")
         run = TSNERun(x, {**base, "perplexity": p}, graph=graph, n_jobs=n_jobs)
-        result = run.run()
+        result = run.run(on_frame)
         runs.append(
             {
                 "perplexity": p,
