@@ -28,10 +28,12 @@ import numpy as np
 from server.datasets.store import DatasetStore
 from server.engine.features import POOLINGS, check_features
 from server.engine.projection import METHODS, GraphCache, TSNERun, project, validate_params
+from server.engine.projection.cautions import check_seeds, check_sweep
 from server.engine.purity import purity_report
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.features_cache import DatasetFeatures, FeatureCache, feature_key
 from server.jobs import JobPlan, JobState, Progress, no_progress
+from server.projection_cautions import projection_cautions
 from server.zoo.manager import ZooManager
 
 PROJECTION_TASK = "projection"
@@ -54,9 +56,15 @@ class ProjectionRequest:
     reduce: int | None = None
     untrained: bool = False
     k: int = 10
+    seeds: list[int] | None = None
+    baseline: str | None = None
+    perplexities: list[float] | None = None
 
     def to_job_params(self) -> dict[str, Any]:
         return {
+            "seeds": None if self.seeds is None else list(self.seeds),
+            "baseline": self.baseline,
+            "perplexities": None if self.perplexities is None else list(self.perplexities),
             "model": self.model,
             "layer": self.layer,
             "dataset": self.dataset,
@@ -136,16 +144,33 @@ class ProjectionService:
             raise InvalidInputError("reduce must be at least 2 PCA components (or empty for no reduction).")
         if not 1 <= req.k <= 100:
             raise InvalidInputError("k (neighbours for purity) must be between 1 and 100.")
+        if req.baseline not in (None, "noise"):
+            raise InvalidInputError(f"baseline must be 'noise' (or empty); got {req.baseline!r}.")
         info = self.datasets.get(req.dataset)
         loaded = self.zoo.load(req.model, req.untrained)
         loaded.layer(req.layer)
-        params = validate_params(req.method, req.params, info.num_images)
+        req_params = dict(req.params or {})
+        if req.seeds is not None:
+            check_seeds(req.seeds)
+            if req.method == "tsne":  # seeds only matter for a random start; PCA's start is the same
+                req_params.setdefault("init", "random")
+        if req.perplexities is not None:
+            if req.method != "tsne":
+                raise InvalidInputError(
+                    f"perplexities sweeps t-SNE's perplexity; this request is {req.method}."
+                )
+            check_sweep(req.perplexities, info.num_images)
+        params = validate_params(req.method, req_params, info.num_images)
+        if req.seeds is not None and "seed" in params:
+            params["seed"] = int(req.seeds[0])  # the main run is the first seed's
         cached = self.features.cached(loaded, req.layer, req.dataset, req.pool, req.reduce)
         if cached is not None:
             check_features(cached)
         fkey = feature_key(loaded, req.layer, info, req.pool, req.reduce)
         key = hashlib.sha256(
-            json.dumps([fkey, req.method, params, req.k], sort_keys=True).encode()
+            json.dumps(
+                [fkey, req.method, params, req.k, req.seeds, req.baseline, req.perplexities], sort_keys=True
+            ).encode()
         ).hexdigest()[:24]
         job = {**req.to_job_params(), "params": params, "result_key": key}
         details = {
@@ -183,8 +208,12 @@ class ProjectionService:
         x = check_features(feats.features)
         method_params = validate_params(req.method, req.params, x.shape[0])
         live_changed = False
+        runs = 1 + (len(req.seeds) - 1 if req.seeds else 0) + (req.baseline is not None)
+        runs += len(req.perplexities or ())
+        span = 0.5 / runs  # progress 0.45..0.95, shared by every run
+        run: TSNERun | None = None
         if req.method == "tsne":
-            projection, live_changed = self._run_tsne(ctx, feats, x, method_params)
+            projection, live_changed, run = self._run_tsne(ctx, feats, x, method_params, span)
         else:
             ctx.report(0.45, f"running {req.method}")
             projection = project(
@@ -192,10 +221,15 @@ class ProjectionService:
                 req.method,
                 method_params,
                 n_jobs=self.n_jobs,
-                progress=lambda f: ctx.report(0.45 + 0.5 * f),
+                progress=lambda f: ctx.report(0.45 + span * f),
             )
         ctx.report(0.96, "class purity")
         result = self._result(req, feats, projection, live_changed)
+        result.update(
+            projection_cautions(
+                ctx, req, feats, x, method_params, projection, run, n_jobs=self.n_jobs, start=0.45 + span
+            )
+        )
         ctx.report(
             0.99, "done", frame=self._frame(result["coords"], {"iteration": None, "final": True}), force=True
         )
@@ -206,8 +240,8 @@ class ProjectionService:
         return result
 
     def _run_tsne(
-        self, ctx: Any, feats: DatasetFeatures, x: np.ndarray, params: dict[str, Any]
-    ) -> tuple[Any, bool]:
+        self, ctx: Any, feats: DatasetFeatures, x: np.ndarray, params: dict[str, Any], span: float = 0.5
+    ) -> tuple[Any, bool, TSNERun]:
         with self._graph_lock:
             graph = self.graphs.get(feats.key, params["metric"], params["perplexity"])
         run = TSNERun(x, params, graph=graph, n_jobs=self.n_jobs)
@@ -226,7 +260,7 @@ class ProjectionService:
             last["t"] = now
             meta = {k: _json_number(v) for k, v in frame.items() if k != "coords"}
             meta["graph_builds"] = run.graph_builds
-            progress = 0.45 + 0.5 * frame["iteration"] / max(frame["total_iter"], 1)
+            progress = 0.45 + span * frame["iteration"] / max(frame["total_iter"], 1)
             ctx.report(
                 progress,
                 f"t-SNE iteration {frame['iteration']}/{frame['total_iter']}",
@@ -245,7 +279,7 @@ class ProjectionService:
             with self._graph_lock:
                 self.graphs.put(feats.key, run.graph)
         projection.metrics["graph_reused"] = float(graph is not None and run.graph_builds == 0)
-        return projection, changed["any"]
+        return projection, changed["any"], run
 
     @staticmethod
     def _frame(coords: Any, meta: dict[str, Any]) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def test_tsne_streams_frames_and_patch_changes_epsilon_live(client) -> None:
     [
         (
             {"dataset": "ten", "params": {"perplexity": 10}},
-            "perplexity must be smaller than the number of points",
+            "perplexity must be smaller than a third of the number of points",
         ),
         ({"dataset": "four"}, "at least 5 points"),
         ({"dataset": "ten", "params": {"perplexity": -3}}, "at least"),

@@ -11,8 +11,16 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import JobsDep, ProjectionsDep, start_job
-from server.api.schemas.projections import LiveIn, LiveOut, PointsOut, ProjectionIn, ProjectionJobOut
+from server.api.schemas.projections import (
+    LiveIn,
+    LiveOut,
+    PerplexityGuidanceOut,
+    PointsOut,
+    ProjectionIn,
+    ProjectionJobOut,
+)
 from server.engine.projection import PARAMS
+from server.engine.projection.cautions import perplexity_guidance
 from server.errors import ConflictError, NotFoundError
 from server.jobs import JobManager, JobState
 from server.projections import PROJECTION_TASK, ProjectionRequest, projection_csv
@@ -31,6 +39,12 @@ def _projection_job(jobs: JobManager, job_id: str) -> JobState:
 def methods() -> dict[str, list[dict[str, Any]]]:
     """Every method's parameters with defaults and ranges (the dashboard builds its controls from this)."""
     return {method: [p.to_dict() for p in specs] for method, specs in PARAMS.items()}
+
+
+@router.get("/perplexity-guidance", response_model=PerplexityGuidanceOut)
+def guidance(n: Annotated[int, Query(ge=5, description="number of points")]) -> dict[str, Any]:
+    """The t-SNE perplexity range that suits N points, the N / 3 limit, and why."""
+    return perplexity_guidance(n)
 
 
 @router.post("", response_model=ProjectionJobOut, status_code=202)

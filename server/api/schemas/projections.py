@@ -21,6 +21,17 @@ class ProjectionIn(BaseModel):
     reduce: int | None = Field(None, ge=2, le=4096, description="PCA components before projecting")
     untrained: bool = False
     k: int = Field(10, ge=1, le=100, description="neighbours for k-NN purity and trustworthiness")
+    seeds: list[int] | None = Field(
+        None,
+        description="2-5 seeds: the same projection per seed; result.stability gives the 10-NN Jaccard "
+        "(t-SNE starts at random unless params.init is given)",
+    )
+    baseline: Literal["noise"] | None = Field(
+        None, description="'noise': the same method on Gaussian noise of the same N and dimension"
+    )
+    perplexities: list[float] | None = Field(
+        None, description="2-5 t-SNE perplexities (each < N / 3), sharing one neighbour graph"
+    )
 
 
 class ProjectionJobOut(CachedJobStarted):
@@ -28,6 +39,15 @@ class ProjectionJobOut(CachedJobStarted):
     method: str
     params: dict[str, Any]
     untrained: bool
+
+
+class PerplexityGuidanceOut(BaseModel):
+    n: int
+    min: float
+    max: float
+    suggested: float
+    limit: float = Field(description="perplexity must stay below this (N / 3)")
+    reason: str
 
 
 class LiveIn(BaseModel):

@@ -3,7 +3,9 @@
 - :mod:`.params` - every method's parameters, validated in one place, and the :class:`Projection` result;
 - :mod:`.tsne` - t-SNE whose neighbour graph, affinities and optimiser state survive live changes of
   learning rate and perplexity;
-- :mod:`.classic` - the other methods.
+- :mod:`.classic` - the other methods;
+- :mod:`.cautions` - the lecture's t-SNE warnings measured: stability over seeds, noise baseline,
+  distance faithfulness, perplexity guidance and sweeps.
 
 :func:`project` is the one entry point. Every function here takes arrays and returns arrays and
 numbers; no web imports.

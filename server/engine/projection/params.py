@@ -35,7 +35,7 @@ class ParamSpec:
 
 PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     "tsne": (
-        ParamSpec("perplexity", 30.0, "float", 1.0, None, help="effective number of neighbours; < N"),
+        ParamSpec("perplexity", 30.0, "float", 1.0, None, help="effective number of neighbours; < N / 3"),
         ParamSpec(
             "learning_rate", None, "float", 1e-3, None, help="epsilon; empty = auto (N / exaggeration)"
         ),
@@ -45,6 +45,9 @@ PARAMS: dict[str, tuple[ParamSpec, ...]] = {
         ParamSpec("metric", "euclidean", "choice", choices=TSNE_METRICS),
         ParamSpec("seed", 0, "int", 0, 2**31 - 1),
         ParamSpec("frame_every", 10, "int", 1, 1000, help="iterations between streamed frames"),
+        ParamSpec(
+            "init", "pca", "choice", choices=("pca", "random"), help="start layout; random varies with seed"
+        ),
     ),
     "pca": (),
     "kpca": (
@@ -112,11 +115,19 @@ def coerce_param(method: str, spec: ParamSpec, value: Any) -> Any:
     return number
 
 
-def _check_n_limits(method: str, p: dict[str, Any], n: int) -> None:
-    if method == "tsne" and p["perplexity"] >= n:
+def check_perplexity(perplexity: float, n: int) -> None:
+    """t-SNE needs about 3 x perplexity neighbours of every point: perplexity must stay below N / 3."""
+    if perplexity >= n / 3:
         raise InvalidInputError(
-            f"perplexity must be smaller than the number of points ({n}); got {p['perplexity']:g}."
+            f"perplexity must be smaller than a third of the number of points (N / 3 = {n / 3:.4g} "
+            f"for N = {n}): t-SNE calibrates each point on its 3 x perplexity nearest neighbours, "
+            f"and there are only {n - 1} others; got {perplexity:g}."
         )
+
+
+def _check_n_limits(method: str, p: dict[str, Any], n: int) -> None:
+    if method == "tsne":
+        check_perplexity(p["perplexity"], n)
     if method in ("isomap", "umap") and p["n_neighbors"] >= n:
         raise InvalidInputError(
             f"n_neighbors must be smaller than the number of points ({n}); got {p['n_neighbors']}."

@@ -26,6 +26,7 @@ from server.engine.projection.params import (
     ControlFn,
     FrameFn,
     Projection,
+    check_perplexity,
     coerce_param,
     validate_params,
 )
@@ -139,10 +140,14 @@ class TSNERun:
         params: dict[str, Any] | None = None,
         *,
         graph: NeighborGraph | None = None,
+        affinities: GraphAffinities | None = None,
         n_jobs: int = 1,
     ) -> None:
+        """``graph`` and ``affinities`` from an earlier run on the same features are reused when they fit
+        (same N, metric and - for the affinities - perplexity): runs over several seeds share both."""
         from openTSNE import TSNEEmbedding
         from openTSNE.initialization import pca as pca_init
+        from openTSNE.initialization import random as random_init
 
         x = np.asarray(check_features(x), dtype=np.float64)
         self.params = validate_params("tsne", params, x.shape[0])
@@ -160,9 +165,19 @@ class TSNERun:
         ):
             graph = self._build_graph(p["perplexity"])
         self.graph = graph
-        self.affinities = GraphAffinities(graph, p["perplexity"], n_jobs)
-        self.affinity_builds += 1
-        init = pca_init(x, random_state=p["seed"])
+        if (
+            affinities is not None
+            and affinities.graph is graph
+            and affinities.perplexity == float(p["perplexity"])
+        ):
+            self.affinities = affinities
+        else:
+            self.affinities = GraphAffinities(graph, p["perplexity"], n_jobs)
+            self.affinity_builds += 1
+        if p.get("init", "pca") == "random":
+            init = random_init(self.n, random_state=p["seed"])
+        else:
+            init = pca_init(x, random_state=p["seed"])
         self.embedding = TSNEEmbedding(
             init, self.affinities, random_state=p["seed"], negative_gradient_method="auto", n_jobs=n_jobs
         )
@@ -201,10 +216,7 @@ class TSNERun:
     def set_perplexity(self, perplexity: float) -> bool:
         """Change perplexity; returns True when the neighbour graph had to be rebuilt."""
         perplexity = coerce_param("tsne", PARAMS["tsne"][0], perplexity)
-        if perplexity >= self.n:
-            raise InvalidInputError(
-                f"perplexity must be smaller than the number of points ({self.n}); got {perplexity:g}."
-            )
+        check_perplexity(perplexity, self.n)
         if perplexity == self.perplexity:
             return False
         rebuilt = not self.graph.supports(perplexity)

@@ -14,7 +14,9 @@ from tests.engine.projection.data import blobs
 
 def test_bad_parameters_and_data_are_refused_with_a_message() -> None:
     x, _ = blobs(n_per=4)  # N = 12
-    with pytest.raises(InvalidInputError, match="perplexity must be smaller than the number of points"):
+    with pytest.raises(
+        InvalidInputError, match="perplexity must be smaller than a third of the number of points"
+    ):
         project(x, "tsne", {"perplexity": 12})
     with pytest.raises(InvalidInputError, match="at least 5 points"):
         project(x[:4], "pca")
