@@ -37,10 +37,14 @@ def on_show_attributions(selection, acts, position, image_id, model, toggle):
     State("deepvis-preset", "value"),
     State("deepvis-steps", "value"),
     State("deepvis-seed", "value"),
+    State("deepvis-target", "value"),
+    State("deepvis-class", "value"),
     prevent_initial_call=True,
 )
-def on_start_deepvis(_clicks, selection, acts, model, toggle, preset, steps, seed):
-    return view.start_deepvis(selection, acts, model, is_untrained(toggle), preset, steps, seed)
+def on_start_deepvis(_clicks, selection, acts, model, toggle, preset, steps, seed, target_kind, class_index):
+    return view.start_deepvis(
+        selection, acts, model, is_untrained(toggle), preset, steps, seed, target_kind, class_index
+    )
 
 
 @callback(
@@ -50,6 +54,7 @@ def on_start_deepvis(_clicks, selection, acts, model, toggle, preset, steps, see
     Output("deepvis-poll", "disabled", allow_duplicate=True),
     Output("deepvis-cancel", "disabled", allow_duplicate=True),
     Output("deepvis-job", "data", allow_duplicate=True),
+    Output("deepvis-verdict", "children"),
     Input("deepvis-poll", "n_intervals"),
     State("deepvis-job", "data"),
     prevent_initial_call=True,
