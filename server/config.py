@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         200.0, gt=1, description="largest allowed uncompressed/compressed size per member"
     )
 
+    # DeepVis
+    deepvis_second_opinion: str = Field(
+        "auto",
+        description="zoo id of the model that judges DeepVis class images; 'auto' = a Lite model other "
+        "than the rendered one, 'none' = off",
+    )
+
     # Caches
     result_cache_items: int = Field(64, ge=0, description="in-memory results kept per kind (content-keyed)")
 

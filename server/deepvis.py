@@ -13,15 +13,18 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from server.artifacts import ArtifactStore, content_key
 from server.engine.imaging import npy_bytes, png_bytes
 from server.engine.optvis import Objective, RenderConfig, channel, class_logit, neuron, preset_config, render
+from server.engine.optvis.verdict import verdict
 from server.errors import InvalidInputError, NotFoundError
 from server.jobs import JobPlan
 from server.zoo.manager import LoadedModel, ZooManager
 
 DEEPVIS_TASK = "deepvis"
+LITE_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 FrameSink = Callable[[float, str, dict[str, Any] | None], None]  # (progress, message, frame); may raise
 
 
@@ -71,10 +74,14 @@ def config_for(lm: LoadedModel, preset: str, knobs: dict[str, Any]) -> RenderCon
     return preset_config(preset, tuple(lm.card.input_size[1:]), **knobs)
 
 
-def deepvis_key(lm: LoadedModel, target: dict[str, Any], preset: str, cfg: RenderConfig) -> str:
-    """Content key of a render: same model, target and every knob (seed included) -> same image."""
+def deepvis_key(
+    lm: LoadedModel, target: dict[str, Any], preset: str, cfg: RenderConfig, second_opinion: str | None = None
+) -> str:
+    """Content key of a render: same model, target and every knob (seed included) -> same image; the
+    second-opinion model is part of the result, so of the key."""
     target_str = repr(sorted((k, v) for k, v in target.items() if v is not None))
-    return content_key("deepvis", lm.cache_key, target_str, preset, repr(sorted(cfg.to_dict().items())))
+    knobs = repr(sorted(cfg.to_dict().items()))
+    return content_key("deepvis", lm.cache_key, target_str, preset, knobs, repr(second_opinion))
 
 
 def image_png(img: np.ndarray) -> bytes:
@@ -85,21 +92,63 @@ def image_png(img: np.ndarray) -> bytes:
     return png_bytes(arr, upscale_to=224)
 
 
-def class_probability(lm: LoadedModel, img: np.ndarray, class_index: int) -> float:
-    x = torch.from_numpy(img).permute(2, 0, 1)[None]
+def class_probabilities(lm: LoadedModel, img: np.ndarray) -> np.ndarray:
+    """Softmax of ``lm`` on an (H, W, C) image in [0, 1], resized (antialiased bilinear) to its input size."""
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+    size = tuple(lm.card.input_size[1:])
+    if tuple(x.shape[2:]) != size:
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     mean = torch.tensor(lm.card.mean).reshape(1, -1, 1, 1)
     std = torch.tensor(lm.card.std).reshape(1, -1, 1, 1)
-    with torch.inference_mode():
+    with lm.lock, torch.inference_mode():
         logits = lm.model(lm.to_input((x - mean) / std))
-    return float(torch.softmax(logits.reshape(1, -1).float(), dim=1)[0, class_index])
+    return torch.softmax(logits.reshape(1, -1).float(), dim=1)[0].cpu().numpy()
+
+
+def class_probability(lm: LoadedModel, img: np.ndarray, class_index: int) -> float:
+    return float(class_probabilities(lm, img)[class_index])
+
+
+def second_opinion_id(zoo: ZooManager, setting: str, rendered: LoadedModel) -> str | None:
+    """The model that judges a class image of ``rendered``: the setting's id, or with ``auto`` the first
+    Lite model other than the rendered one; None when off (``none``) or when no model with the same classes
+    is there (the digits model has none)."""
+    if setting == "none":
+        return None
+    candidates = [m for m in LITE_MODELS if m != rendered.id] if setting == "auto" else [setting]
+    for model_id in candidates:
+        try:
+            card = zoo.card(model_id)
+        except NotFoundError:
+            continue
+        same_classes = card.num_classes == rendered.card.num_classes and card.labels == rendered.card.labels
+        if same_classes and card.labels and zoo.spec(model_id).locate_weights().status == "available":
+            return model_id
+    return None
 
 
 class DeepVisService:
     """Plan and render DeepVis images of the zoo's models; images are stored as artifacts."""
 
-    def __init__(self, zoo: ZooManager, artifacts: ArtifactStore) -> None:
+    def __init__(self, zoo: ZooManager, artifacts: ArtifactStore, second_opinion: str = "auto") -> None:
         self.zoo = zoo
         self.artifacts = artifacts
+        self.second_opinion = second_opinion  # Settings.deepvis_second_opinion
+
+    def second_opinion_for(self, lm: LoadedModel, target: dict[str, Any]) -> str | None:
+        if target.get("class_index") is None:
+            return None
+        return second_opinion_id(self.zoo, self.second_opinion, lm)
+
+    def judge(self, lm: LoadedModel, img: np.ndarray, class_index: int, other_id: str) -> dict[str, Any]:
+        """The second opinion on a class image: the other model's top 5 (with labels) and the verdict."""
+        own = class_probability(lm, img, class_index)
+        other = self.zoo.load(other_id)
+        v = verdict(class_index, own, class_probabilities(other, img)).to_dict()
+        labels = other.card.labels
+        for row in v["other_top"]:  # type: ignore[attr-defined]
+            row["label"] = labels[row["index"]] if row["index"] < len(labels) else None
+        return {"model": other_id, **v}
 
     def plan(
         self, model_id: str, untrained: bool, target: dict[str, Any], preset: str, knobs: dict[str, Any]
@@ -116,7 +165,8 @@ class DeepVisService:
             "knobs": knobs,
         }
         details = {**lm.describe(), "config": cfg.to_dict()}
-        return JobPlan(DEEPVIS_TASK, params, deepvis_key(lm, target, preset, cfg), details)
+        key = deepvis_key(lm, target, preset, cfg, self.second_opinion_for(lm, target))
+        return JobPlan(DEEPVIS_TASK, params, key, details)
 
     def render(self, params: dict[str, Any], sink: FrameSink | None = None) -> dict[str, Any]:
         """Render one DeepVis image; ``sink(progress, message, frame)`` sees every step and may raise to stop."""
@@ -125,7 +175,8 @@ class DeepVisService:
         check_target(lm, target)
         preset = params.get("preset", "deepvis")
         cfg = config_for(lm, preset, dict(params.get("knobs", {})))
-        key = deepvis_key(lm, target, preset, cfg)
+        other_id = self.second_opinion_for(lm, target)
+        key = deepvis_key(lm, target, preset, cfg, other_id)
         store = self.artifacts
         card = lm.card
 
@@ -163,10 +214,11 @@ class DeepVisService:
             "values": result.values,
         }
         if target.get("class_index") is not None:
-            with lm.lock:
-                out["class_probability"] = class_probability(lm, result.image, int(target["class_index"]))
-            labels = card.labels
-            out["class_label"] = (
-                labels[target["class_index"]] if target["class_index"] < len(labels) else None
-            )
+            index = int(target["class_index"])
+            out["class_probability"] = class_probability(lm, result.image, index)
+            out["class_label"] = card.labels[index] if index < len(card.labels) else None
+            if sink is not None:
+                sink(1.0, f"second opinion from {other_id}" if other_id else "done", None)
+            out["second_opinion"] = self.judge(lm, result.image, index, other_id) if other_id else None
+            out["verdict"] = out["second_opinion"]["verdict"] if other_id else None
         return out

@@ -76,7 +76,7 @@ class Services:
             projections=ProjectionService(datasets, zoo, features),
             audits=AuditService(zoo, datasets, artifacts),
             checkpoints=CheckpointService(settings.models_dir, zoo),
-            deepvis=DeepVisService(zoo, artifacts),
+            deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
             top_images=TopImagesService(zoo, datasets, artifacts),
         )
         services.jobs = jobs or build_job_manager(settings, services)

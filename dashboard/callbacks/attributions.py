@@ -38,10 +38,14 @@ def on_show_attributions(selection, acts, position, image_id, model, toggle):
     State("deepvis-preset", "value"),
     State("deepvis-steps", "value"),
     State("deepvis-seed", "value"),
+    State("deepvis-target", "value"),
+    State("deepvis-class", "value"),
     prevent_initial_call=True,
 )
-def on_start_deepvis(_clicks, selection, acts, model, toggle, preset, steps, seed):
-    return view.start_deepvis(selection, acts, model, is_untrained(toggle), preset, steps, seed)
+def on_start_deepvis(_clicks, selection, acts, model, toggle, preset, steps, seed, target_kind, class_index):
+    return view.start_deepvis(
+        selection, acts, model, is_untrained(toggle), preset, steps, seed, target_kind, class_index
+    )
 
 
 on_job_tick(
@@ -54,6 +58,7 @@ on_job_tick(
         Output("deepvis-poll", "disabled", allow_duplicate=True),
         Output("deepvis-cancel", "disabled", allow_duplicate=True),
         Output("deepvis-job", "data", allow_duplicate=True),
+        Output("deepvis-verdict", "children"),
     ],
     view.poll_deepvis,
 )

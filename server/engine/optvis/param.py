@@ -83,8 +83,10 @@ def fft_image(
 ) -> FFTParam:
     c, h, w = shape
     freqs = rfft2d_freqs(h, w)
-    scale = 1.0 / torch.clamp(freqs, min=1.0 / max(w, h)) ** decay_power
-    scale = (scale * np.sqrt(w * h))[None, :, :]
+    # No sqrt(h*w) factor: the inverse below is orthonormal (norm="ortho"). Lucid multiplies by sqrt(h*w)
+    # only because TF's irfft2d divides by h*w; Lucent, also with an orthonormal inverse, has no factor.
+    # Both give the same image; with the factor *and* "ortho" the image was sqrt(h*w) times too strong.
+    scale = (1.0 / torch.clamp(freqs, min=1.0 / max(w, h)) ** decay_power)[None, :, :]
     spectrum = (sd * torch.randn(c, h, w // 2 + 1, 2, generator=gen)).requires_grad_(True)
     neutral = torch.full((1, c, 1, 1), 0.5)
     return FFTParam([spectrum], "fft", neutral, scale, (h, w), decorrelate and c == 3)

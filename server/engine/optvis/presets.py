@@ -1,6 +1,6 @@
-"""Every knob of a DeepVis render, and the two presets: ``deepvis`` (Yosinski et al. 2015: pixels,
-L2 decay, periodic blur, clipping of weak pixels) and ``lucid`` (FFT + decorrelated colour, jitter,
-scale and rotation)."""
+"""Every knob of a DeepVis render, and the three presets: ``deepvis`` (Yosinski et al. 2015: pixels,
+L2 decay, periodic blur, clipping of weak pixels), ``lucid`` (FFT + decorrelated colour, jitter,
+scale and rotation) and ``fooling`` (pixels, nothing else: adversarial noise)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,13 @@ def _lucid(size: int) -> RenderConfig:
     )
 
 
-PRESETS = {"deepvis": _deepvis, "lucid": _lucid}
+def _fooling(size: int) -> RenderConfig:
+    """Plain gradient ascent on pixels: no regulariser, no transform (Nguyen et al. 2015's adversarial
+    noise). A small step keeps it near grey: the model is certain, the image means nothing to a human."""
+    return RenderConfig(param="pixel", lr=0.002, init_sd=0.05)
+
+
+PRESETS = {"deepvis": _deepvis, "lucid": _lucid, "fooling": _fooling}
 KNOBS = tuple(f.name for f in fields(RenderConfig))
 
 

@@ -16,4 +16,34 @@ def test_panel_ids_exist():
         "deepvis-cancel",
         "deepvis-poll",
         "deepvis-image",
+        "deepvis-target",
+        "deepvis-class",
+        "deepvis-verdict",
     } <= ids
+
+
+def test_verdict_card_shows_the_verdict_and_the_other_models_top_five():
+    from dashboard.components.attributions import verdict_card
+    from tests.dashboard.trees import texts
+
+    assert verdict_card({"image_url": "x"}) is None and verdict_card({"second_opinion": None}) is None
+    top = [{"index": i, "label": f"label{i}", "probability": 0.5 / (i + 1)} for i in range(5)]
+    result = {
+        "model": "efficientnet_lite0",
+        "target": {"class_index": 1},
+        "class_label": "goldfish",
+        "second_opinion": {
+            "model": "efficientnet_lite1",
+            "verdict": "robust feature",
+            "own_probability": 0.99,
+            "other_probability": 0.25,
+            "other_rank": 2,
+            "other_top": top,
+        },
+    }
+    card = verdict_card(result)
+    text = texts(card)
+    assert "robust feature" in text and "efficientnet_lite1" in text and "goldfish at 99.0%" in text
+    assert "label1: 25.0%" in text and "rank 2" in text
+    strong = next(find(card, lambda c: type(c).__name__ == "Strong"))
+    assert strong.className == "cl-verdict-robust"

@@ -51,7 +51,7 @@ def test_deepvis_runs_with_live_frames_and_cancels(digits_view):
     deadline = time.monotonic() + 60
     src = None
     while time.monotonic() < deadline:
-        new_src, progress, status, done, _cancel_off, store = view.poll_deepvis(store)
+        new_src, progress, status, done, _cancel_off, store, verdict = view.poll_deepvis(store)
         assert 0.0 <= float(progress) <= 1.0
         if new_src is not no_update:
             src = new_src
@@ -60,11 +60,12 @@ def test_deepvis_runs_with_live_frames_and_cancels(digits_view):
         time.sleep(0.1)
     assert done and status.startswith("Done"), status
     assert src and src.startswith("/api-artifacts/") and src.endswith("image.png")
+    assert verdict is None  # a filter image gets no second opinion
     # A long run is cancelled from the panel.
     store, *_ = view.start_deepvis(selection, acts, "digits_cnn", False, "deepvis", 4000, 1)
     assert view.cancel_deepvis(store) == "Cancelling…"
     while time.monotonic() < deadline:
-        *_, status, done, _c, store = view.poll_deepvis(store)
+        *_, status, done, _c, store, _verdict = view.poll_deepvis(store)
         if done:
             break
         time.sleep(0.1)
@@ -77,6 +78,19 @@ def test_deepvis_bad_input_is_readable(digits_view):
     assert out[0] is no_update and "steps" in out[3]
     out = view.start_deepvis(selection, acts, "digits_cnn", False, "deepvis", "many", 0)
     assert "whole numbers" in out[3]
+
+
+def test_deepvis_class_target_needs_no_filter_and_bad_class_is_readable(digits_view):
+    store, poll_off, _c, status, _ = view.start_deepvis(
+        None, None, "digits_cnn", False, "deepvis", 4, 0, "class", 3
+    )
+    assert store and not poll_off and "class 3" in status
+    out = view.start_deepvis(None, None, "digits_cnn", False, "deepvis", 4, 0, "class", "goldfish")
+    assert out[0] is no_update and "whole number" in out[3]
+    out = view.start_deepvis(None, None, "digits_cnn", False, "deepvis", 4, 0, "class", 10)
+    assert out[0] is no_update and "out of range" in out[3]  # the API's message, shown
+    out = view.start_deepvis(None, None, "digits_cnn", False, "deepvis", 4, 0, "filter", None)
+    assert "Open a filter first." in out[3]
 
 
 def test_top_images_panel(digits_view):

@@ -48,6 +48,32 @@ def test_parametrisations_give_valid_images() -> None:
     assert px.image().shape == (1, 1, 8, 8) and float(px.image().min()) >= 0
 
 
+@pytest.mark.parametrize(
+    "shape", [(3, 8, 8), (3, 32, 24), (1, 28, 28), (3, 65, 33), (3, 224, 224), (3, 299, 299)]
+)
+def test_fresh_fft_image_is_grey_with_faint_low_frequency_noise(shape: tuple[int, int, int]) -> None:
+    # Before the fix the spectrum was scaled by sqrt(h*w) *and* inverted orthonormally: a fresh 224 px image
+    # spanned 8e-6..0.99998 (saturated) instead of a grey near 0.5.
+    for seed in range(3):
+        img = fft_image(shape, 0.01, 1.0, True, torch.Generator().manual_seed(seed)).image().detach()[0]
+        dev = img - 0.5
+        assert abs(float(img.mean()) - 0.5) < 0.01, (shape, seed, float(img.mean()))
+        assert float(dev.abs().max()) < 0.05, (shape, seed, float(dev.abs().max()))
+        assert float(dev.std()) > 1e-4  # noise, not a flat grey
+        if min(shape[1:]) >= 24:  # 1/f noise: neighbouring pixels are alike (white noise would give ~0)
+            a, b = dev[:, :, :-1].flatten(), dev[:, :, 1:].flatten()
+            assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) > 0.5
+
+
+def test_fft_image_matches_lucids_unnormalised_inverse() -> None:
+    # Lucid (TF) multiplies the spectrum by sqrt(h*w) and uses an unnormalised inverse, which divides by h*w.
+    h, w = 40, 30
+    p = fft_image((3, h, w), 0.05, 1.0, False, torch.Generator().manual_seed(0))
+    spectrum = torch.view_as_complex(p.tensors[0].detach()) * p.scale * (h * w) ** 0.5
+    lucid = torch.sigmoid(torch.fft.irfft2(spectrum, s=(h, w), norm="backward")[None] / 4.0)
+    torch.testing.assert_close(p.image().detach(), lucid)
+
+
 def test_transforms_are_seeded_and_identity_is_free() -> None:
     img = torch.rand(1, 3, 32, 32)
     assert random_affine(img, TransformConfig(), torch.Generator()) is img
