@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         200.0, gt=1, description="largest allowed uncompressed/compressed size per member"
     )
 
+    # Budgets (issue 12)
+    model_memory_bytes: int = Field(
+        0, ge=0, description="bytes of loaded models; 0: half of RAM on CPU, 80% of free GPU memory on CUDA"
+    )
+
     # Caches
     result_cache_items: int = Field(64, ge=0, description="in-memory results kept per kind (content-keyed)")
 

@@ -61,7 +61,7 @@ class Services:
         services for another data directory, the tests' session zoo); ``jobs`` replaces the job manager
         the settings call for."""
         ensure_registered()
-        zoo = zoo or ZooManager(settings.device)
+        zoo = zoo or ZooManager(settings.device, settings.model_memory_bytes)
         artifacts = ArtifactStore(settings.cache_dir / "artifacts")
         datasets = DatasetStore.from_settings(settings)
         features = FeatureCache(datasets)

@@ -27,7 +27,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConvLensError)
     async def convlens_error(_req: Request, exc: ConvLensError) -> JSONResponse:
         return JSONResponse(
-            status_code=exc.status_code, content={"detail": exc.message, "error": type(exc).__name__}
+            status_code=exc.status_code,
+            content={"detail": exc.message, "error": type(exc).__name__},
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
