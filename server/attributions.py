@@ -106,7 +106,7 @@ class AttributionService:
     def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
         self.settings = settings
         self.artifacts = artifacts
-        self.cache = LRU(settings.result_cache_items)
+        self.cache = LRU(settings.result_cache_items, valid=artifacts.alive)
 
     def decode(self, data: bytes) -> tuple[Image.Image, str]:
         return decode_upload(self.settings, data)

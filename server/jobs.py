@@ -228,7 +228,8 @@ def run_job(
     store.update(job_id, status="running", worker=worker, heartbeat=time.time())
     try:
         ctx = JobContext(store, job_id, services.for_job(params))
-        result = fn(ctx, params)
+        with ctx.services.artifacts.budget.scope():  # what the job writes or reads is not evicted under it
+            result = fn(ctx, params)
     except JobCancelled:
         store.update(job_id, status="cancelled", message="cancelled")
     except ConvLensError as exc:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.cache_budget import DISK_FULL, disk_full_error
 from server.errors import ConvLensError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a write outside the cache budget's
+            return await convlens_error(_req, disk_full_error(exc))
         log.exception("unhandled error")
         return JSONResponse(
             status_code=500,
