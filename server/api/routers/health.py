@@ -8,14 +8,15 @@ from fastapi.responses import JSONResponse
 router = APIRouter(tags=["health"])
 
 
+# async: answered on the event loop itself, never queued behind model work in the thread pool
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     """Ready once the default model is loaded (503 until then, with the reason)."""
     state = request.app.state
     if state.ready.is_set():
