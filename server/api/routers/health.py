@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from server.redact import redact
+
 router = APIRouter(tags=["health"])
 
 
@@ -28,5 +30,11 @@ async def readyz(request: Request) -> JSONResponse:
             }
         )
     return JSONResponse(
-        {"status": "loading", "detail": state.ready_error or "loading the default model"}, status_code=503
+        {
+            "status": "loading",
+            "detail": redact(state.ready_error, state.services.settings)
+            if state.ready_error
+            else "loading the default model",
+        },
+        status_code=503,
     )
