@@ -44,6 +44,20 @@ class Settings(BaseSettings):
         "than the rendered one, 'none' = off",
     )
 
+    # Budgets (issue 12)
+    model_memory_bytes: int = Field(
+        0, ge=0, description="bytes of loaded models; 0: half of RAM on CPU, 80% of free GPU memory on CUDA"
+    )
+
+    cache_max_bytes: int = Field(
+        5 * 10**9, gt=0, description="disk for recomputable files under data_dir/cache (LRU-evicted)"
+    )
+
+    # Admission control of the synchronous inference routes (predict, activations, attributions)
+    model_concurrency: int = Field(2, ge=1, description="requests of one model computed at once")
+    max_queue: int = Field(16, ge=0, description="requests of one model waiting beyond those; then 503")
+    retry_after_seconds: int = Field(1, ge=1, description="Retry-After of a 503 past the queue")
+
     # Caches
     result_cache_items: int = Field(64, ge=0, description="in-memory results kept per kind (content-keyed)")
 

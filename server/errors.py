@@ -11,9 +11,10 @@ class ConvLensError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers  # extra response headers at the edge (e.g. Retry-After)
 
 
 class NotFoundError(ConvLensError):
@@ -69,3 +70,19 @@ class UnsafeCheckpointError(ConvLensError):
     """A checkpoint that would need arbitrary unpickling to load."""
 
     status_code = 422
+
+
+class InsufficientStorageError(ConvLensError):
+    """No room left: a model over the memory budget, or a disk that is full (ENOSPC)."""
+
+    status_code = 507
+
+
+class ServiceBusyError(ConvLensError):
+    """Too many requests already waiting for a model: try again after ``retry_after`` seconds."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from server.cache_budget import CacheBudget
 from server.datasets.store import DatasetInfo, DatasetStore
 from server.engine.features import POOLINGS, extract, image_batches, reduce_features
 from server.errors import InvalidInputError
@@ -71,23 +70,26 @@ def feature_key(loaded: LoadedModel, layer: str, dataset: DatasetInfo, pool: str
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _atomic_save(budget: CacheBudget, path: Path, **arrays: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    budget.write(path, write)
 
 
 class FeatureCache:
     """Get-or-extract features and predictions; files under each dataset's cache folder."""
 
     def __init__(
-        self, datasets: DatasetStore, batch_size: int = 128, memory_bytes: int = 512 * 1024 * 1024
+        self,
+        datasets: DatasetStore,
+        batch_size: int = 128,
+        memory_bytes: int = 512 * 1024 * 1024,
+        budget: CacheBudget | None = None,
     ) -> None:
         self.datasets = datasets
+        self.budget = budget or CacheBudget(datasets.cache_root.parent, max_bytes=2**63)
         self.batch_size = batch_size
         self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._memory_bytes = memory_bytes  # recent matrices kept in RAM, least recently used dropped first
@@ -102,10 +104,12 @@ class FeatureCache:
                 self._memory.move_to_end((dataset_id, key))
                 return self._memory[(dataset_id, key)]
         path = self.path(dataset_id, key)
-        if not path.is_file():
-            return None
-        with np.load(path, allow_pickle=False) as f:
-            arr = f["values"]
+        with self.budget.pin(path):  # not evicted while it is read
+            if not path.is_file():
+                return None
+            self.budget.touch(path)
+            with np.load(path, allow_pickle=False) as f:
+                arr = f["values"]
         self._remember(dataset_id, key, arr)
         return arr
 
@@ -119,7 +123,7 @@ class FeatureCache:
 
     def put(self, dataset_id: str, key: str, arr: np.ndarray) -> None:
         """Write features under ``key`` (atomically) and keep them in memory."""
-        _atomic_save(self.path(dataset_id, key), values=arr)
+        _atomic_save(self.budget, self.path(dataset_id, key), values=arr)
         self._remember(dataset_id, key, arr)
 
     def cached(

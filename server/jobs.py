@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from server.errors import ConflictError, ConvLensError, InvalidInputError, NotFoundError
+from server.redact import redact
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -228,18 +228,24 @@ def run_job(
     store.update(job_id, status="running", worker=worker, heartbeat=time.time())
     try:
         ctx = JobContext(store, job_id, services.for_job(params))
-        result = fn(ctx, params)
+        with ctx.services.artifacts.budget.scope():  # what the job writes or reads is not evicted under it
+            result = fn(ctx, params)
     except JobCancelled:
         store.update(job_id, status="cancelled", message="cancelled")
     except ConvLensError as exc:
-        store.update(job_id, status="failed", error=exc.message, error_status=exc.status_code)
-    except Exception as exc:  # a bug or an environment failure: keep the server alive, report it
-        log.exception("job %s (%s) failed", job_id, kind)
         store.update(
             job_id,
             status="failed",
-            error=f"{type(exc).__name__}: {exc}",
-            message=traceback.format_exc(limit=3),
+            error=redact(exc.message, services.settings),
+            error_status=exc.status_code,
+        )
+    except Exception as exc:  # a bug or an environment failure: keep the server alive, report it
+        log.exception("job %s (%s) failed", job_id, kind)  # the stack trace goes to the log only
+        store.update(
+            job_id,
+            status="failed",
+            error=redact(f"{type(exc).__name__}: {exc}", services.settings),
+            message="internal error; the server log has the details",
         )
     else:
         store.update(job_id, status="succeeded", progress=1.0, result=result)

@@ -15,10 +15,8 @@ import hashlib
 import io
 import json
 import math
-import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,9 +189,11 @@ class ProjectionService:
         req = ProjectionRequest.from_job_params(params)
         if key is not None:
             path = self.result_path(req.dataset, key)
-            if path.is_file():
-                ctx.report(1.0, "cached result")
-                return json.loads(path.read_text())
+            with self.features.budget.pin(path):
+                if path.is_file():
+                    self.features.budget.touch(path)
+                    ctx.report(1.0, "cached result")
+                    return json.loads(path.read_text())
         loaded = self.zoo.load(req.model, req.untrained)
         ctx.report(0.0, f"features of {req.layer} on {req.dataset}")
         feats = self.features.features(
@@ -310,15 +310,8 @@ class ProjectionService:
             "purity": purity,
         }
 
-    @staticmethod
-    def _save(path: Path, result: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.json")
-        try:
-            tmp.write_text(json.dumps(result))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+    def _save(self, path: Path, result: dict[str, Any]) -> None:
+        self.features.budget.write(path, json.dumps(result).encode())
 
     def extract(self, params: dict[str, Any], progress: Progress = no_progress) -> dict[str, Any]:
         """The ``features`` job: extract (or find cached) features of a (model, layer, dataset) triple."""

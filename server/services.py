@@ -18,6 +18,7 @@ from typing import Any
 from server.artifacts import ArtifactStore
 from server.attributions import AttributionService
 from server.audits import AuditService
+from server.cache_budget import CacheBudget
 from server.checkpoints import CheckpointService
 from server.config import Settings
 from server.datasets.store import DatasetStore
@@ -61,10 +62,11 @@ class Services:
         services for another data directory, the tests' session zoo); ``jobs`` replaces the job manager
         the settings call for."""
         ensure_registered()
-        zoo = zoo or ZooManager(settings.device)
-        artifacts = ArtifactStore(settings.cache_dir / "artifacts")
+        zoo = zoo or ZooManager(settings.device, settings.model_memory_bytes)
+        budget = CacheBudget(settings.cache_dir, settings.cache_max_bytes)  # every recomputable file
+        artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
         datasets = DatasetStore.from_settings(settings)
-        features = FeatureCache(datasets)
+        features = FeatureCache(datasets, budget=budget)
         services = cls(
             settings=settings,
             zoo=zoo,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
@@ -24,8 +25,9 @@ def decode_upload(settings: Settings, data: bytes) -> tuple[Image.Image, str]:
 class LRU:
     """A small thread-safe LRU for computed responses."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, valid: Callable[[Any], bool] | None = None) -> None:
         self.size = size
+        self.valid = valid  # e.g. ArtifactStore.alive: a hit whose artifacts were evicted is a miss
         self._d: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -33,12 +35,17 @@ class LRU:
 
     def get(self, key: str) -> Any | None:
         with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
+            value = self._d.get(key)
+        if value is not None and (self.valid is None or self.valid(value)):
+            with self._lock:
+                if key in self._d:
+                    self._d.move_to_end(key)
                 self.hits += 1
-                return self._d[key]
+            return value
+        with self._lock:
+            self._d.pop(key, None)
             self.misses += 1
-            return None
+        return None
 
     def put(self, key: str, value: Any) -> None:
         if self.size <= 0:
@@ -56,7 +63,7 @@ class UploadService:
     def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
         self.settings = settings
         self.artifacts = artifacts
-        self.cache = LRU(settings.result_cache_items)
+        self.cache = LRU(settings.result_cache_items, valid=artifacts.alive)
 
     def decode(self, data: bytes) -> tuple[Image.Image, str]:
         return decode_upload(self.settings, data)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from server import __version__
+from server.api.admission import Admission
 from server.api.auth import TokenAuthMiddleware
 from server.api.errors import install_error_handlers
 from server.api.routers import (
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.admission = Admission(
+        settings.max_queue, settings.model_concurrency, settings.retry_after_seconds
+    )
     app.state.ready = threading.Event()
     app.state.ready_error = None
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from server.api.admission import Admission
 from server.api.schemas.jobs import JobStarted
 from server.artifacts import ArtifactStore
 from server.attributions import AttributionService
@@ -24,6 +25,13 @@ from server.projections import ProjectionService
 from server.services import Services
 from server.top_images import TopImagesService
 from server.zoo.manager import ZooManager
+
+
+def _admission(request: Request) -> Admission:
+    return request.app.state.admission
+
+
+AdmissionDep = Annotated[Admission, Depends(_admission)]
 
 
 def get_services(request: Request) -> Services:

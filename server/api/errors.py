@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.cache_budget import DISK_FULL, disk_full_error
 from server.errors import ConvLensError
+from server.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,18 @@ def _readable_validation(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts)
 
 
+def _public(req: Request, message: str) -> str:
+    services = getattr(req.app.state, "services", None)
+    return redact(message, services.settings if services is not None else None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConvLensError)
     async def convlens_error(_req: Request, exc: ConvLensError) -> JSONResponse:
         return JSONResponse(
-            status_code=exc.status_code, content={"detail": exc.message, "error": type(exc).__name__}
+            status_code=exc.status_code,
+            content={"detail": _public(_req, exc.message), "error": type(exc).__name__},
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -46,14 +55,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             status_code=exc.status_code,
-            content={"detail": str(exc.detail), "error": "HTTPError"},
+            content={"detail": _public(_req, str(exc.detail)), "error": "HTTPError"},
             headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def unexpected(_req: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a write outside the cache budget's
+            return await convlens_error(_req, disk_full_error(exc))
+        log.exception("unhandled error")  # the details (message, stack trace) go to the log only
         return JSONResponse(
             status_code=500,
-            content={"detail": f"Internal error: {type(exc).__name__}: {exc}", "error": "InternalError"},
+            content={
+                "detail": f"Internal error ({type(exc).__name__}); the server log has the details.",
+                "error": "InternalError",
+            },
         )

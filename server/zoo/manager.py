@@ -1,8 +1,11 @@
-"""Loading models from the registry onto the device, with a small LRU of loaded models."""
+"""Loading models from the registry onto the device, with an LRU of loaded models bounded in bytes."""
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,7 +17,7 @@ from torch import nn
 from server.engine.imaging import Preprocessing, preprocess
 from server.engine.inference import prepare_for_inference, resolve_device, to_model_input
 from server.engine.layers import LayerInfo, layer_tree
-from server.errors import WeightsUnavailableError
+from server.errors import InsufficientStorageError, WeightsUnavailableError
 from server.zoo.imagenet import imagenet_labels
 from server.zoo.registry import ModelCard, ModelSpec, get_spec, list_specs
 
@@ -78,6 +81,24 @@ class LoadedModel:
         return {"model": self.id, "untrained": self.untrained, "pretrained": self.pretrained}
 
 
+def model_bytes(model: nn.Module) -> int:
+    """The memory a model's parameters and buffers take (what the zoo's budget counts)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def default_memory_budget(device: torch.device) -> int:
+    """80% of the free GPU memory on CUDA, half of the machine's RAM otherwise."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * 0.8)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+def _fmt(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
 def weights_status(spec: ModelSpec) -> tuple[str, str, str]:
     """(status, source, message) without loading anything heavy."""
     try:
@@ -92,13 +113,22 @@ class ZooManager:
 
     It reads the registry, which :func:`server.zoo.builtin.ensure_registered` fills (the composition
     root calls it). One per :class:`server.services.Services`.
+
+    Loaded models are kept least recently used first within ``memory_bytes`` (their parameters and
+    buffers; 0 = :func:`default_memory_budget`). Pretrained and untrained builds count alike; a model
+    evicted while a job still holds it keeps counting until it is freed. A model that cannot fit is an
+    :class:`InsufficientStorageError` (507), found out before it is built.
     """
 
-    def __init__(self, device: str = "auto", max_loaded: int = 4) -> None:
+    def __init__(self, device: str = "auto", memory_bytes: int = 0) -> None:
         self.device = resolve_device(device)
-        self.max_loaded = max_loaded
+        self.memory_bytes = memory_bytes or default_memory_budget(self.device)
         self._loaded: OrderedDict[tuple[str, bool], LoadedModel] = OrderedDict()
+        self._sizes: dict[tuple[str, bool], int] = {}
+        self._evicted: list[tuple[weakref.ref[LoadedModel], int]] = []  # still referenced elsewhere?
+        self._estimates: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._loading: dict[tuple[str, bool], threading.Lock] = {}
 
     def specs(self) -> list[ModelSpec]:
@@ -123,12 +153,57 @@ class ZooManager:
             with self._lock:
                 if key in self._loaded:
                     return self._loaded[key]
-            loaded = self._build(spec, untrained)
-            with self._lock:
-                self._loaded[key] = loaded
-                while len(self._loaded) > self.max_loaded:
-                    self._loaded.popitem(last=False)
-            return loaded
+            with self._build_lock:  # one build at a time, so that two cannot both take the same room
+                self._make_room(model_id, self.estimate_bytes(spec))
+                loaded = self._build(spec, untrained)
+                size = model_bytes(loaded.model)
+                self._estimates[model_id] = size
+                if size > self.memory_bytes:  # an architecture the meta estimate could not build
+                    del loaded
+                    self._make_room(model_id, size)
+                    raise AssertionError("unreachable: _make_room raises for a model over the budget")
+                with self._lock:
+                    self._loaded[key] = loaded
+                    self._sizes[key] = size
+                return loaded
+
+    def estimate_bytes(self, spec: ModelSpec) -> int:
+        """The bytes a build of ``spec`` takes, measured on the meta device (nothing allocated)."""
+        model_id = spec.card.id
+        if model_id not in self._estimates:
+            try:
+                with torch.device("meta"):
+                    self._estimates[model_id] = model_bytes(spec.build())
+            except Exception:  # an architecture that cannot be built on meta: counted once built
+                return 0
+        return self._estimates[model_id]
+
+    def used_bytes(self) -> int:
+        """Bytes of the loaded models plus evicted ones still held by a running request or job."""
+        with self._lock:
+            self._evicted = [(ref, n) for ref, n in self._evicted if ref() is not None]
+            return sum(self._sizes.values()) + sum(n for _ref, n in self._evicted)
+
+    def _make_room(self, model_id: str, size: int) -> None:
+        if size > self.memory_bytes:
+            raise InsufficientStorageError(
+                f"Model '{model_id}' needs {_fmt(size)}, more than the whole model memory budget of "
+                f"{_fmt(self.memory_bytes)}; raise CONVLENS_MODEL_MEMORY_BYTES to load it."
+            )
+        with self._lock:
+            while self._loaded and sum(self._sizes.values()) + size > self.memory_bytes:
+                old_key, old = self._loaded.popitem(last=False)
+                self._evicted.append((weakref.ref(old), self._sizes.pop(old_key)))
+                del old
+        if self.used_bytes() + size > self.memory_bytes:
+            gc.collect()  # evicted models held only by reference cycles
+            if self.used_bytes() + size > self.memory_bytes:
+                raise InsufficientStorageError(
+                    f"Model '{model_id}' needs {_fmt(size)} but only "
+                    f"{_fmt(max(0, self.memory_bytes - self.used_bytes()))} of the model memory budget "
+                    "are free while running jobs hold other models; retry when they finish, or raise "
+                    "CONVLENS_MODEL_MEMORY_BYTES."
+                )
 
     def _build(self, spec: ModelSpec, untrained: bool) -> LoadedModel:
         if untrained:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
 from server.api.deps import ArtifactsDep, ExploreDep
 
@@ -21,10 +22,21 @@ _MEDIA = {
 
 @router.get("/{key}/{name}")
 def artifact(key: str, name: str, artifacts: ArtifactsDep, explore: ExploreDep) -> Response:
-    if not artifacts.exists(key, name):
-        data = explore.render_on_demand(key, name)
-        if data is not None:
-            return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
-    path = artifacts.path(key, name)
+    entry = artifacts.budget.acquire(artifacts.root / key / name)  # not evicted while it is sent
+    try:
+        if not artifacts.exists(key, name):
+            data = explore.render_on_demand(key, name)
+            if data is not None:
+                artifacts.budget.release(entry)
+                return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+        path = artifacts.path(key, name)
+    except BaseException:
+        artifacts.budget.release(entry)
+        raise
     media = _MEDIA.get(path.suffix, "application/octet-stream")
-    return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=86400"})
+    return FileResponse(
+        path,
+        media_type=media,
+        headers={"Cache-Control": "max-age=86400"},
+        background=BackgroundTask(artifacts.budget.release, entry),
+    )

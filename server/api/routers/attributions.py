@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import AttributionsDep, SettingsDep, ZooDep, read_upload
+from server.api.deps import AdmissionDep, AttributionsDep, SettingsDep, ZooDep, read_upload
 from server.api.schemas.attributions import AttributionsOut
 from server.attributions import MAX_TOP_K, AttributionRequest
 
@@ -20,6 +20,7 @@ async def attributions(
     zoo: ZooDep,
     settings: SettingsDep,
     svc: AttributionsDep,
+    admission: AdmissionDep,
     image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")] = None,
     method: Annotated[
         str, Form(pattern="^(deconvnet|guided_backprop|gradient|gradcam)$", description="how to project back")
@@ -48,4 +49,5 @@ async def attributions(
         img, sha = svc.decode(data)
         return svc.compute(lm, img, sha, req)
 
-    return await run_in_threadpool(work)
+    async with admission.slot(model_id):
+        return await run_in_threadpool(work)

@@ -5,17 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from server.redact import redact
+
 router = APIRouter(tags=["health"])
 
 
+# async: answered on the event loop itself, never queued behind model work in the thread pool
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     """Ready once the default model is loaded (503 until then, with the reason)."""
     state = request.app.state
     if state.ready.is_set():
@@ -27,5 +30,11 @@ def readyz(request: Request) -> JSONResponse:
             }
         )
     return JSONResponse(
-        {"status": "loading", "detail": state.ready_error or "loading the default model"}, status_code=503
+        {
+            "status": "loading",
+            "detail": redact(state.ready_error, state.services.settings)
+            if state.ready_error
+            else "loading the default model",
+        },
+        status_code=503,
     )

@@ -1,0 +1,96 @@
+"""A server a lab can share (issue 12), tried against a real `python -m server` over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import encode
+from tests.processes import api_process
+
+pytestmark = pytest.mark.e2e
+
+CACHE_BUDGET = 150_000
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lab")
+    env = {
+        "CONVLENS_MAX_QUEUE": "1",
+        "CONVLENS_MODEL_CONCURRENCY": "1",
+        "CONVLENS_CACHE_MAX_BYTES": str(CACHE_BUDGET),
+    }
+    with api_process(tmp / "data", tmp / "logs", **env) as url:
+        yield url, tmp / "data"
+
+
+def noise_png(i: int, size: int = 8) -> bytes:
+    return encode(np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8))
+
+
+def test_past_the_queue_requests_get_503_with_retry_after_and_health_stays_up(lab):
+    url, _ = lab
+    n = 24
+    barrier = threading.Barrier(n + 1)
+    results: list[httpx.Response | None] = [None] * n
+
+    def client(i: int) -> None:
+        image = noise_png(1000 + i, size=224)  # distinct images: no cached answers
+        barrier.wait()
+        results[i] = httpx.post(
+            f"{url}/api/v1/models/efficientnet_lite0/predict", files={"image": ("x.png", image)}, timeout=120
+        )
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    health = httpx.get(f"{url}/healthz", timeout=10)
+    for t in threads:
+        t.join(150)
+    statuses = [r.status_code for r in results if r is not None]
+    assert len(statuses) == n and set(statuses) <= {200, 503}, statuses
+    assert statuses.count(503) >= 1 and statuses.count(200) >= 1, statuses
+    for r in results:
+        assert r is not None
+        if r.status_code == 503:
+            assert r.headers["retry-after"] == "1"
+            assert r.json()["error"] == "ServiceBusyError" and "CONVLENS_MAX_QUEUE" in r.json()["detail"]
+    assert health.status_code == 200
+    again = httpx.post(
+        f"{url}/api/v1/models/efficientnet_lite0/predict",
+        files={"image": ("x.png", noise_png(1))},
+        timeout=60,
+    )
+    assert again.status_code == 200  # the queue drained: served again
+
+
+def disk_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_disk_stays_within_the_budget_and_uploaded_datasets_are_kept(lab):
+    url, data_dir = lab
+    files = [("images", (f"{i}.png", noise_png(i))) for i in range(6)]
+    r = httpx.post(f"{url}/api/v1/datasets", data={"name": "mine"}, files=files, timeout=60)
+    assert r.status_code == 201, r.text
+    dataset_files = sorted(p for p in (data_dir / "datasets").rglob("*") if p.is_file())
+    first_npy = None
+    for i in range(120):
+        r = httpx.post(
+            f"{url}/api/v1/models/digits_cnn/activations",
+            files={"image": (f"{i}.png", noise_png(i))},
+            data={"layer": "features.0"},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        first_npy = first_npy or r.json()["npy_url"]
+    assert disk_bytes(data_dir / "cache") <= CACHE_BUDGET * 1.1
+    assert httpx.get(f"{url}{first_npy}").status_code == 404  # evicted, least recently used
+    assert sorted(p for p in (data_dir / "datasets").rglob("*") if p.is_file()) == dataset_files
+    assert httpx.get(f"{url}/api/v1/datasets/mine").status_code == 200
