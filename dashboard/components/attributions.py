@@ -8,6 +8,8 @@ from typing import Any
 
 from dash import dcc, html
 
+from dashboard.components.common import radio
+
 METHOD_TITLES = {
     "activation": "Activation",
     "deconvnet": "Deconvnet",
@@ -47,15 +49,11 @@ def attributions_section() -> html.Section:
             html.Div(
                 [
                     html.H4("What drives this filter", className="cl-subtitle"),
-                    dcc.RadioItems(
-                        id="attr-position",
-                        options=[
-                            {"label": " strongest position", "value": "max"},
-                            {"label": " whole map", "value": "all"},
-                        ],
-                        value="max",
-                        inline=True,
-                        className="cl-radio",
+                    radio(
+                        "attr-position",
+                        [(" strongest position", "max"), (" whole map", "all")],
+                        "max",
+                        "cl-radio",
                     ),
                 ],
                 className="cl-attr-header",
@@ -77,15 +75,11 @@ def deepvis_section() -> html.Section:
             html.Div(
                 [
                     html.Label("Target", htmlFor="deepvis-target", className="cl-label"),
-                    dcc.RadioItems(
-                        id="deepvis-target",
-                        options=[
-                            {"label": "this filter", "value": "filter"},
-                            {"label": "class", "value": "class"},
-                        ],
-                        value="filter",
-                        inline=True,
-                        className="cl-deepvis-target",
+                    radio(
+                        "deepvis-target",
+                        [("this filter", "filter"), ("class", "class")],
+                        "filter",
+                        "cl-deepvis-target",
                     ),
                     html.Div(
                         dcc.Input(

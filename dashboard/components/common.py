@@ -38,3 +38,14 @@ def panel(title: str, children: Any, *, panel_id: str | None = None, extra: Any 
 def placeholder_graph(graph_id: str, message: str, *, height: int, **attrs: Any) -> dcc.Graph:
     """A graph that says ``message`` (what to do to fill it) until a callback draws its figure."""
     return dcc.Graph(id=graph_id, figure=message_figure(message, height=height), config=GRAPH_CONFIG, **attrs)
+
+
+def radio(radio_id: str, options: list[tuple[str, str]], value: str, class_name: str) -> dcc.RadioItems:
+    """Inline radio buttons from ``(label, value)`` pairs."""
+    return dcc.RadioItems(
+        id=radio_id,
+        options=[{"label": label, "value": v} for label, v in options],
+        value=value,
+        inline=True,
+        className=class_name,
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +29,8 @@ MIN_SEEDS, MAX_SEEDS = 2, 5
 MAX_SWEEP = 5
 STABILITY_K = 10
 ProgressFn = Callable[[float, str], None]
+
+T = TypeVar("T", int, float)
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -47,9 +49,7 @@ def check_seeds(seeds: Sequence[Any]) -> list[int]:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= int(s) < 2**31:
             raise InvalidInputError(f"seeds must be whole numbers from 0 to 2^31 - 1; got {s!r}.")
         out.append(int(s))
-    if len(set(out)) != len(out):
-        raise InvalidInputError(f"seeds must be different from each other; got {out}.")
-    return out
+    return _distinct("seeds", out)
 
 
 def seed_runs(
@@ -324,9 +324,7 @@ def check_sweep(perplexities: Sequence[Any], n: int) -> list[float]:
             raise InvalidInputError(f"perplexities must be numbers of at least 1; got {p!r}.")
         check_perplexity(float(p), n)
         out.append(float(p))
-    if len(set(out)) != len(out):
-        raise InvalidInputError(f"perplexities must be different from each other; got {out}.")
-    return out
+    return _distinct("perplexities", out)
 
 
 def perplexity_sweep(
@@ -363,3 +361,10 @@ def perplexity_sweep(
             }
         )
     return {"perplexities": values, "graph_neighbors": graph.k, "runs": runs}
+
+
+def _distinct(name: str, values: list[T]) -> list[T]:
+    """``values`` when no two are equal, else a 422 that names the option."""
+    if len(set(values)) != len(values):
+        raise InvalidInputError(f"{name} must be different from each other; got {values}.")
+    return values

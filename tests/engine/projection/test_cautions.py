@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.engine.projection import tsne
 from server.engine.projection.cautions import (
     chance_purity,
     check_seeds,
@@ -106,20 +105,8 @@ def test_perplexity_guidance_and_the_n_over_3_limit() -> None:
         check_seeds([1, 2.5])
 
 
-def test_seed_runs_share_one_graph_and_one_p(monkeypatch) -> None:
-    builds = {"graph": 0, "P": 0}
-    real_build, real_compute = tsne.build_neighbor_graph, tsne.GraphAffinities._compute
-
-    def counting_build(*a, **kw):
-        builds["graph"] += 1
-        return real_build(*a, **kw)
-
-    def counting_compute(self, perplexity):
-        builds["P"] += 1
-        return real_compute(self, perplexity)
-
-    monkeypatch.setattr(tsne, "build_neighbor_graph", counting_build)
-    monkeypatch.setattr(tsne.GraphAffinities, "_compute", counting_compute)
+def test_seed_runs_share_one_graph_and_one_p(tsne_builds) -> None:
+    builds = tsne_builds
     x, _ = blobs(n_per=40)
     p = validate_params("tsne", {**FAST, "init": "random"}, x.shape[0])
     runs = seed_runs(x, "tsne", p, [0, 1, 2])
@@ -137,15 +124,8 @@ def test_deterministic_methods_are_perfectly_stable() -> None:
     assert stability(runs, [0, 7])["mean_jaccard"] == pytest.approx(1.0)
 
 
-def test_sweep_reuses_one_graph_built_for_the_largest_perplexity(monkeypatch) -> None:
-    builds = {"graph": 0}
-    real_build = tsne.build_neighbor_graph
-
-    def counting_build(*a, **kw):
-        builds["graph"] += 1
-        return real_build(*a, **kw)
-
-    monkeypatch.setattr(tsne, "build_neighbor_graph", counting_build)
+def test_sweep_reuses_one_graph_built_for_the_largest_perplexity(tsne_builds) -> None:
+    builds = tsne_builds
     x, _ = blobs(n_per=100)  # N = 300: perplexity 60 needs k = 180 > the default headroom of 150
     sweep = perplexity_sweep(x, FAST, [5, 60, 20])
     assert builds["graph"] == 1 and sweep["graph_neighbors"] == 180

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.engine.projection import project, tsne
+from server.engine.projection import project
 from server.engine.projection.tsne import GraphCache, TSNERun
 from tests.engine.projection.data import FAST, blobs
 
 
-def test_epsilon_change_mid_run_reuses_graph_and_affinities(monkeypatch) -> None:
-    builds = {"graph": 0, "P": 0}
-    real_build, real_compute = tsne.build_neighbor_graph, tsne.GraphAffinities._compute
-
-    def counting_build(*a, **kw):
-        builds["graph"] += 1
-        return real_build(*a, **kw)
-
-    def counting_compute(self, perplexity):
-        builds["P"] += 1
-        return real_compute(self, perplexity)
-
-    monkeypatch.setattr(tsne, "build_neighbor_graph", counting_build)
-    monkeypatch.setattr(tsne.GraphAffinities, "_compute", counting_compute)
+def test_epsilon_change_mid_run_reuses_graph_and_affinities(tsne_builds) -> None:
+    builds = tsne_builds
 
     x, _ = blobs()
     run = TSNERun(x, {**FAST, "learning_rate": 100})
