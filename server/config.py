@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     data_dir: Path = REPO_ROOT / "data"
     allow_weight_downloads: bool = False
+    user_code_dir: Path | None = Field(
+        None,
+        description="folder of the Python files that catalogue entries' `module = \"file:Class\"` name "
+        "(imported: the administrator's code); default <models_dir>/code",
+    )
+    checkpoint_weights: Literal["ema", "raw"] = Field(
+        "ema", description="which weights to load from a checkpoint that holds both raw and EMA weights"
+    )
     default_model: str = "efficientnet_lite0"
     preload_default_model: bool = True
 
@@ -101,6 +109,10 @@ class Settings(BaseSettings):
             f"http://{self.dashboard_host}:{self.dashboard_port}",
             f"http://localhost:{self.dashboard_port}",
         ]
+
+    @property
+    def resolved_user_code_dir(self) -> Path:
+        return self.user_code_dir or self.models_dir / "code"
 
     @property
     def cache_dir(self) -> Path:

@@ -24,7 +24,7 @@ from server.engine.imaging import (
     png_bytes,
 )
 from server.engine.inference import channel_stats, predict_topk
-from server.engine.layers import weighted_layers
+from server.engine.layers import module_type, weighted_layers
 from server.errors import InvalidInputError, NotFoundError
 from server.uploads import UploadService
 from server.zoo.manager import LoadedModel
@@ -166,7 +166,7 @@ class ExploreService(UploadService):
         out: dict[str, Any] = {
             **lm.describe(),
             "layer": layer,
-            "type": type(module).__name__,
+            "type": module_type(module),
             "shape": list(w.shape),
             "is_first_conv": layer == names[0],
             "fraction_positive": float((flat > 0).float().mean()),

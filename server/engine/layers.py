@@ -49,8 +49,30 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
+def module_type(module: nn.Module) -> str:
+    """The module's class name; for a submodule of an unflattened ``torch.export`` program, the class it
+    had before export (its ``original_type``, set by :mod:`server.zoo.exported`)."""
+    return getattr(module, "original_type", None) or type(module).__name__
+
+
+_KIND_BY_NAME = {
+    t.__name__: kind
+    for kind, types in (
+        ("conv", CONV_TYPES),
+        ("linear", LINEAR_TYPES),
+        ("norm", NORM_TYPES),
+        ("activation", ACTIVATION_TYPES),
+        ("pool", POOL_TYPES),
+    )
+    for t in types
+}
+
+
 def layer_kind(module: nn.Module) -> str:
     """One of conv, linear, activation, pool, norm, block, other."""
+    original = getattr(module, "original_type", None)
+    if original is not None and original in _KIND_BY_NAME:
+        return _KIND_BY_NAME[original]
     if isinstance(module, CONV_TYPES):
         return "conv"
     if isinstance(module, LINEAR_TYPES):
@@ -107,7 +129,7 @@ def layer_tree(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
         out.append(
             LayerInfo(
                 name=name,
-                type=type(module).__name__,
+                type=module_type(module),
                 kind=layer_kind(module),
                 output_shape=shape,
                 channels=channels,
@@ -120,5 +142,9 @@ def layer_tree(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
 
 
 def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The conv and linear layers, in definition order."""
-    return [(n, m) for n, m in model.named_modules() if n and isinstance(m, CONV_TYPES + LINEAR_TYPES)]
+    """The conv and linear layers, in definition order (also those of an unflattened export)."""
+    return [
+        (n, m)
+        for n, m in model.named_modules()
+        if n and layer_kind(m) in ("conv", "linear") and isinstance(getattr(m, "weight", None), torch.Tensor)
+    ]

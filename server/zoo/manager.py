@@ -108,6 +108,39 @@ def weights_status(spec: ModelSpec) -> tuple[str, str, str]:
     return loc.status, loc.source, loc.message
 
 
+_FORMATS = {
+    ".safetensors": "safetensors",
+    ".pt": "state dict (torch.load, weights only)",
+    ".pth": "state dict (torch.load, weights only)",
+    ".bin": "state dict (torch.load, weights only)",
+    ".ckpt": "training checkpoint (torch.load, weights only)",
+    ".pt2": "torch.export",
+}
+
+
+def model_group(spec: ModelSpec) -> str:
+    """``lab`` for the models of the lab's catalogue, ``built-in`` for those ConvLens ships."""
+    return "lab" if "user" in spec.tags else "built-in"
+
+
+def model_origin(spec: ModelSpec) -> dict[str, str]:
+    """Where a model comes from: the class that builds it, the checkpoint file and its format."""
+    try:
+        loc = spec.locate_weights()
+    except Exception:  # a broken catalogue entry must not break listing
+        loc = None
+    path = loc.path if loc is not None else None
+    fmt = spec.card.weights_format or (_FORMATS.get(path.suffix, path.suffix) if path is not None else "")
+    if not fmt and loc is not None and loc.source.startswith("download"):
+        fmt = "download"
+    return {
+        "class": spec.card.model_class or spec.card.architecture,
+        "checkpoint": path.name if path is not None else "",
+        "format": fmt,
+        "group": model_group(spec),
+    }
+
+
 class ZooManager:
     """Builds, loads and caches models; ``load(id, untrained=True)`` builds random weights on request.
 

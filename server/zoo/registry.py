@@ -23,7 +23,7 @@ class ModelCard:
 
     id: str
     architecture: str
-    source: str  # timm | torchvision | convlens | catalogue | torchscript
+    source: str  # timm | torchvision | convlens | catalogue | torch.export | torchscript
     input_size: tuple[int, int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -35,6 +35,10 @@ class ModelCard:
     weights_source: str = ""  # where the weights come from (package, file, hub cache, download)
     pretrained_on: str = ""  # e.g. "ImageNet-1k", "sklearn digits"
     default_layer: str = ""
+    model_class: str = (
+        ""  # what builds it: "mynet:MyNet" (user code), a torchvision/timm name, "ExportedProgram"
+    )
+    weights_format: str = ""  # how its weights are stored, when the file name does not say (see zoo.origin)
 
     @property
     def preprocessing(self) -> Preprocessing:

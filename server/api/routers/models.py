@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from server.api.deps import AdmissionDep, ExploreDep, SettingsDep, ZooDep, read_upload
 from server.api.schemas.models import LayersOut, ModelCardOut, ModelSummary, PredictOut
 from server.redact import redact
-from server.zoo.manager import weights_status
+from server.zoo.manager import model_origin, weights_status
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -40,6 +40,7 @@ def list_models(zoo: ZooDep, settings: SettingsDep) -> list[dict[str, Any]]:
                 "num_classes": c.num_classes,
                 "description": c.description,
                 "default_layer": c.default_layer,
+                "origin": model_origin(spec),
             }
         )
     return out
@@ -54,6 +55,7 @@ def model_card(
     status, source, message = weights_status(zoo.spec(model_id))
     d = card.to_dict()
     d.update(
+        origin=model_origin(zoo.spec(model_id)),
         pretrained=(status == "available") and not untrained,
         weights_status="untrained"
         if untrained

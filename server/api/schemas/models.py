@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelOrigin(BaseModel):
+    """Where a model came from (issue 18)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(
+        alias="class",
+        description="what builds it: 'file:Class' of the user-code folder, a torchvision/timm name, ...",
+    )
+    checkpoint: str = Field(description="the weights file's name ('' when there is none here)")
+    format: str = Field(description="safetensors, state dict, training checkpoint, torch.export, TorchScript")
+    group: str = Field(description="'built-in' (shipped with ConvLens) or 'lab' (the lab's catalogue)")
 
 
 class ModelSummary(BaseModel):
@@ -16,6 +30,7 @@ class ModelSummary(BaseModel):
     num_classes: int
     description: str
     default_layer: str
+    origin: ModelOrigin
 
 
 class ModelCardOut(ModelSummary):
