@@ -2,6 +2,10 @@
 
     convlens audit --model digits_cnn --dataset digits --fail-on 'dead>5%'
     convlens compare --model digits_cnn epoch_01 epoch_03 epoch_10 epoch_30
+    convlens models add --module mynet:MyNet --weights ckpt.pt --input-size 3,32,32 --labels labels.txt
+
+``models add`` writes a catalogue entry after a dry run (load + one forward); on any error it prints
+one line, exits 2 and leaves the catalogue unchanged.
 
 ``audit`` prints a readable summary and exits 0 when every gate passes, 1 when a gate fails,
 2 on bad input (an unknown model, a threshold outside [0, 1], an unreadable gate...) and 3 when
@@ -68,7 +72,53 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--model", required=True)
     compare.add_argument("checkpoints", nargs="+", help="names of files in models/<model>/, in order")
     compare.add_argument("--json", type=Path, default=None)
+
+    models = sub.add_parser("models", help="the lab's own models in the catalogue")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    add = models_sub.add_parser(
+        "add", help="register a class of the user-code folder with its checkpoint (after a dry run)"
+    )
+    add.add_argument("--module", required=True, help="'file:Class' in the user-code folder, e.g. mynet:MyNet")
+    add.add_argument("--weights", type=Path, default=None, help="checkpoint: .safetensors, .pt, .pth, .ckpt")
+    add.add_argument("--input-size", required=True, type=_ints, help="channels,height,width, e.g. 3,32,32")
+    add.add_argument("--labels", type=Path, default=None, help="class names, one per line")
+    add.add_argument("--id", default=None, help="zoo id (default: the file name of --module)")
+    add.add_argument(
+        "--kwargs",
+        type=_json_table,
+        default=None,
+        help="constructor arguments as JSON, e.g. '{\"width\": 16}'",
+    )
+    add.add_argument("--mean", type=_floats, default=None, help="per-channel mean, e.g. 0.5,0.5,0.5")
+    add.add_argument("--std", type=_floats, default=None, help="per-channel std")
+    add.add_argument("--description", default=None)
     return parser
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"write comma-separated integers, e.g. 3,32,32 (got '{text}')"
+        ) from None
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write comma-separated numbers (got '{text}')") from None
+
+
+def _json_table(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("write a JSON object, e.g. '{\"width\": 16}'")
+    return value
 
 
 def services() -> Services:
@@ -123,16 +173,47 @@ def run_compare_command(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
+def run_models_add_command(args: argparse.Namespace, out: Any) -> int:
+    from server.zoo.adding import add_model, read_labels, relative_to
+
+    settings = get_settings()
+    entry: dict[str, Any] = {
+        "id": args.id or args.module.partition(":")[0].rpartition(".")[2],
+        "module": args.module,
+    }
+    if args.kwargs:
+        entry["kwargs"] = args.kwargs
+    if args.weights is not None:
+        if not args.weights.is_file():
+            raise InvalidInputError(f"weights file '{args.weights}' does not exist.")
+        entry["weights"] = relative_to(args.weights, settings.models_dir)
+    entry["input_size"] = args.input_size
+    if args.labels is not None:
+        entry["labels"] = read_labels(args.labels)
+    for key in ("mean", "std", "description"):
+        if getattr(args, key) is not None:
+            entry[key] = getattr(args, key)
+    written = add_model(entry, settings)
+    print(
+        f"Added '{written['id']}' ({written['module']}, {written['num_classes']} classes) to "
+        f"{settings.models_dir / 'catalogue.toml'}; restart the API to serve it.",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, out: Any = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     try:
         if args.command == "audit":
             return run_audit_command(args, out)
+        if args.command == "models":
+            return run_models_add_command(args, out)
         return run_compare_command(args, out)
     except ConvLensError as exc:
         kind = "bad input" if isinstance(exc, InvalidInputError) else type(exc).__name__
-        print(f"convlens: {kind}: {exc.message}", file=sys.stderr)
+        print(f"convlens: {kind}: {' '.join(exc.message.split())}", file=sys.stderr)  # one line
         return EXIT_BAD_INPUT
     except Exception as exc:  # an environment failure (unreadable data, out of memory): say it, no traceback
         print(f"convlens: error: {type(exc).__name__}: {exc}", file=sys.stderr)

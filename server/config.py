@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     allow_weight_downloads: bool = False
     user_code_dir: Path | None = Field(
         None,
-        description="folder of the Python files that catalogue entries' `module = \"file:Class\"` name "
+        description='folder of the Python files that catalogue entries\' `module = "file:Class"` name '
         "(imported: the administrator's code); default <models_dir>/code",
     )
     checkpoint_weights: Literal["ema", "raw"] = Field(

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from server.engine.hooks import capture
+from server.engine.hooks import capture, module_hooks
 
 CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear,)
@@ -148,3 +148,36 @@ def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for n, m in model.named_modules()
         if n and layer_kind(m) in ("conv", "linear") and isinstance(getattr(m, "weight", None), torch.Tensor)
     ]
+
+
+class ForwardFailedError(Exception):
+    """A forward that raised, with the innermost layer that was running when it did."""
+
+    def __init__(self, layer: str, layer_type: str, cause: BaseException) -> None:
+        self.layer, self.layer_type, self.cause = layer, layer_type, cause
+        where = f"in layer '{layer}' ({layer_type})" if layer else "before any layer ran"
+        super().__init__(f"{where}: {type(cause).__name__}: {' '.join(str(cause).split())}")
+
+
+def forward_locating_failure(model: nn.Module, x: torch.Tensor) -> Any:
+    """``model(x)``; when it raises, :class:`ForwardFailedError` names the layer that was running."""
+    names = {id(m): n for n, m in reversed(list(model.named_modules())) if n}
+    running: list[nn.Module] = []
+
+    def pre(module: nn.Module, _args: tuple[Any, ...]) -> None:
+        running.append(module)
+
+    def post(module: nn.Module, _args: tuple[Any, ...], _out: Any) -> None:
+        running.pop()
+
+    modules = [m for n, m in model.named_modules() if n]
+    with module_hooks((m, pre, post) for m in modules):
+        try:
+            return model(x)
+        except Exception as exc:
+            inner = running[-1] if running else None
+            raise ForwardFailedError(
+                names.get(id(inner), "") if inner is not None else "",
+                module_type(inner) if inner is not None else "",
+                exc,
+            ) from exc

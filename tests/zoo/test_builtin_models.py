@@ -1,4 +1,5 @@
-"""Contract tests over every registered model: the declared layers match real outputs."""
+"""Contract tests over every registered model (built-in and models/catalogue.toml): the declared layers
+match real outputs (tests/zoo/contract.py)."""
 
 import json
 
@@ -6,13 +7,12 @@ import pytest
 import torch
 
 from server.config import get_settings
-from server.engine.hooks import active_hook_count, capture
-from server.engine.layers import weighted_layers
 from server.zoo.builtin import ensure_registered
 from server.zoo.registry import list_specs
+from tests.zoo.contract import assert_model_contract
 
 ensure_registered()  # the registry is filled explicitly, as the composition root does
-ALL_IDS = [s.card.id for s in list_specs() if "user" not in s.tags]
+ALL_IDS = [s.card.id for s in list_specs()]  # built-ins and the catalogue's models alike
 LECTURE = {
     "alexnet",
     "vgg16",
@@ -41,20 +41,8 @@ def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
     untrained = spec.locate_weights().status != "available"
     lm = zoo.load(model_id, untrained=untrained)
     assert lm.untrained == untrained
-    layers = [layer for layer in lm.layers() if layer.output_shape is not None]
-    convs = [n for n, m in weighted_layers(lm.model) if isinstance(m, torch.nn.Conv2d)]
-    first_conv, last_conv = convs[0], convs[-1]
-    # A second, independent forward at batch 2 must produce exactly the declared shapes.
-    names = [layer.name for layer in layers]
-    with capture(lm.model, names) as acts, torch.inference_mode():
-        logits = lm.model(lm.example_input(batch=2))
-    for layer in layers:
-        assert tuple(acts[layer.name].shape) == (2, *layer.output_shape), layer.name
-    assert logits.shape == (2, lm.card.num_classes)
-    assert acts[first_conv].shape[1] == dict(lm.model.named_modules())[first_conv].out_channels
-    assert acts[last_conv].abs().sum() > 0
-    assert lm.card.default_layer in names
-    assert active_hook_count(lm.model) == 0
+    assert_model_contract(lm)
+    assert lm.card.default_layer or "user" in spec.tags  # every built-in names one
     if lm.id in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "digits_cnn"):
         assert not lm.untrained  # real weights ship with ConvLens
 

@@ -30,7 +30,9 @@ def checkpoints(net: nn.Module, folder) -> dict[str, str]:
     """The same weights in every form the issue lists; file name -> what it is."""
     state = net.state_dict()
     torch.save(state, folder / "plain.pt")
-    torch.save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, folder / "no_nbt.pth")
+    torch.save(
+        {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, folder / "no_nbt.pth"
+    )
     other = copy.deepcopy(net)  # a real optimizer state for the checkpoint, from a copy of the net
     opt = torch.optim.SGD(other.parameters(), lr=0.1, momentum=0.9)
     other(torch.randn(2, 3, 16, 16)).sum().backward()
@@ -52,7 +54,10 @@ def checkpoints(net: nn.Module, folder) -> dict[str, str]:
     compiled_state = compiled.state_dict()
     assert all(k.startswith("_orig_mod.") for k in compiled_state)
     torch.save(compiled_state, folder / "compiled.pt")
-    torch.save({"state_dict": {f"model.{k}": v for k, v in compiled_state.items()}}, folder / "lightning_compiled.ckpt")
+    torch.save(
+        {"state_dict": {f"model.{k}": v for k, v in compiled_state.items()}},
+        folder / "lightning_compiled.ckpt",
+    )
     dp_state = nn.DataParallel(net).state_dict()
     assert all(k.startswith("module.") for k in dp_state)
     torch.save({"model_state_dict": dp_state, "epoch": 1}, folder / "dataparallel.pt")
@@ -104,7 +109,10 @@ def test_ema_weights_are_chosen_by_the_setting_and_the_entry(lab):
         for p in net.parameters():
             p.add_(0.1)
     ema.update(net)
-    torch.save({"state_dict": net.state_dict(), "state_dict_ema": ema.state_dict(), "epoch": 9}, lab.models_dir / "ema.pth")
+    torch.save(
+        {"state_dict": net.state_dict(), "state_dict_ema": ema.state_dict(), "epoch": 9},
+        lab.models_dir / "ema.pth",
+    )
     lab.register(entry("by_default", "ema.pth") + entry("raw", "ema.pth", checkpoint_weights="raw"))
     x = torch.randn(2, 3, 16, 16)
     zoo = lab.zoo()
