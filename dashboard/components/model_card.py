@@ -24,7 +24,9 @@ def model_card(card: dict[str, Any]) -> html.Div:
     c, h, w = (card.get("input_size") or [0, 0, 0])[:3]
     rows = [
         ("Architecture", card.get("architecture", "")),
-        ("Source", card.get("source", "")),
+        ("Source", _source(card)),
+        ("Class", (card.get("origin") or {}).get("class", "")),
+        ("Checkpoint", _checkpoint(card)),
         ("Input", f"{c}×{h}×{w}, mean {_short(card.get('mean'))}, std {_short(card.get('std'))}"),
         ("Classes", f"{card.get('num_classes', '?')}"),
         ("Weights", card.get("weights_source") or card.get("weights_status", "")),
@@ -50,3 +52,17 @@ def _short(values: Any) -> str:
     if not values:
         return "?"
     return "(" + ", ".join(f"{float(v):.3g}" for v in values) + ")"
+
+
+def _source(card: dict[str, Any]) -> str:
+    group = (card.get("origin") or {}).get("group", "")
+    label = {"lab": "lab model (catalogue)", "built-in": "built-in"}.get(group, group)
+    return f"{card.get('source', '')} · {label}" if label else card.get("source", "")
+
+
+def _checkpoint(card: dict[str, Any]) -> str:
+    origin = card.get("origin") or {}
+    name, fmt = origin.get("checkpoint", ""), origin.get("format", "")
+    if name and fmt:
+        return f"{name} ({fmt})"
+    return name or fmt or "none"

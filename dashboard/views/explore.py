@@ -36,15 +36,27 @@ def _with_hint(err: ApiError) -> str:
 # --- models --------------------------------------------------------------------------------------------
 
 
+MODEL_GROUPS = (("built-in", "Built-in models"), ("lab", "Lab models"))
+
+
 def model_options(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "label": f"{m['id']} · {m['architecture']}"
-            + ("" if m.get("pretrained") else " (no trained weights here)"),
-            "value": m["id"],
-        }
-        for m in models
-    ]
+    """The picker's options: built-in models, then the lab's own, each group under a disabled heading."""
+    out: list[dict[str, Any]] = []
+    for group, title in MODEL_GROUPS:
+        members = [m for m in models if (m.get("origin") or {}).get("group", "built-in") == group]
+        if not members:
+            continue
+        out.append({"label": f"── {title} ──", "value": f"__group__{group}", "disabled": True})
+        for m in members:
+            what = (m.get("origin") or {}).get("class") if group == "lab" else m["architecture"]
+            out.append(
+                {
+                    "label": f"{m['id']} · {what or m['architecture']}"
+                    + ("" if m.get("pretrained") else " (no trained weights here)"),
+                    "value": m["id"],
+                }
+            )
+    return out
 
 
 def load_models(initial: dict[str, Any] | None) -> tuple[list[dict[str, Any]], str | None, Any]:
