@@ -158,3 +158,53 @@ def test_broken_entries_are_reported_and_skipped(lab):
     assert get_spec("digits_cnn").card.source == "convlens"  # a catalogue entry cannot replace a built-in
     assert get_spec("ok").locate_weights().status == "unavailable"
     assert "ok" in {s.card.id for s in list_specs()}
+
+
+LITE = '''
+import timm
+
+
+def Lite0():
+    """The lab's own wrapper around timm's EfficientNet-Lite0 (a factory function is not a class)."""
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+class MyLite0(timm.models.efficientnet.EfficientNet):
+    def __init__(self):
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        self.__dict__ = model.__dict__
+'''
+
+
+@pytest.mark.slow
+def test_real_lite0_weights_from_a_lightning_compiled_checkpoint_give_the_builtin_logits(
+    lab, lite0, chelsea_jpeg
+):
+    """Full size, real ImageNet weights: Lite0's state dict as a Lightning checkpoint of a compiled
+    model, without num_batches_tracked, loaded into the lab's own class, gives Lite0's logits at 224 px."""
+    import io
+
+    from PIL import Image
+
+    (lab.code_dir / "lite.py").write_text(LITE)
+    state = {k: v for k, v in lite0.model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(
+        {"state_dict": {f"model._orig_mod.{k}": v.cpu() for k, v in state.items()}, "epoch": 1},
+        lab.models_dir / "lite.ckpt",
+    )
+    ids = lab.register(
+        '[[model]]\nid = "lab_lite0"\nmodule = "lite:MyLite0"\nweights = "lite.ckpt"\n'
+        "input_size = [3, 224, 224]\nmean = [0.498, 0.498, 0.498]\nstd = [0.502, 0.502, 0.502]\n"
+        'interpolation = "bicubic"\n'
+        '\n[[model]]\nid = "not_a_class"\nmodule = "lite:Lite0"\n'
+    )
+    assert ids == ["lab_lite0"]
+    assert "is not a torch.nn.Module class" in " ".join(catalogue.catalogue_errors)
+    lm = lab.zoo().load("lab_lite0")
+    x, _ = lite0.preprocess(Image.open(io.BytesIO(chelsea_jpeg)).convert("RGB"))
+    assert tuple(x.shape) == (1, 3, 224, 224)
+    with torch.inference_mode():
+        ours = lm.model(lm.to_input(x.cpu())).cpu()
+        theirs = lite0.model(x).cpu()
+    assert (ours - theirs).abs().max().item() < 1e-5
+    assert ours.argmax().item() in (281, 282, 285)  # tabby, tiger cat, Egyptian cat
