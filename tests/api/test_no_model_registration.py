@@ -44,9 +44,14 @@ def test_no_route_registers_a_model_or_imports_code(tmp_path: Path, zoo):
         for route_path, operations in app.openapi()["paths"].items():
             path = re.sub(r"\{[^}]+\}", "evil:Evil", route_path)
             for method in operations:
-                client.request(method, path, params={"untrained": "true", "module": "evil:Evil"}, json=PAYLOAD)
                 client.request(
-                    method, path, data={k: str(v) for k, v in PAYLOAD.items()}, files={"image": ("evil.py", b"x")}
+                    method, path, params={"untrained": "true", "module": "evil:Evil"}, json=PAYLOAD
+                )
+                client.request(
+                    method,
+                    path,
+                    data={k: str(v) for k, v in PAYLOAD.items()},
+                    files={"image": ("evil.py", b"x")},
                 )
                 calls += 2
     assert calls > 40  # every route of the OpenAPI schema was tried

@@ -6,7 +6,6 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-import torch
 from safetensors.torch import save_file
 
 from server.cli import EXIT_BAD_INPUT, EXIT_OK, main
@@ -16,7 +15,6 @@ from server.zoo.user_code import resolve_class
 from tests.zoo.contract import assert_model_contract
 
 FIXED = '''
-import torch
 from torch import nn
 
 
@@ -139,7 +137,7 @@ def test_a_broken_entry_is_one_line_and_leaves_the_catalogue_unchanged(
     ensure_registered()
     monkeypatch.chdir(cli_lab.models_dir)  # relative paths as a user types them
     before = (cli_lab.models_dir / "catalogue.toml").read_bytes()
-    code, out, err = run(["models", "add", *args], capsys)
+    code, _out, err = run(["models", "add", *args], capsys)
     assert code == EXIT_BAD_INPUT
     assert err.count("\n") == 1 and err.startswith("convlens: bad input: "), err
     assert expected in err, err
