@@ -15,6 +15,7 @@ from server.zoo.user_code import resolve_class
 from tests.zoo.contract import assert_model_contract
 
 FIXED = '''
+import torch
 from torch import nn
 
 
