@@ -60,7 +60,9 @@ def main() -> None:
         for p in presets:
             cfg = preset_config(p, tuple(card.input_size[1:]), steps=args.steps, seed=args.seed, **knobs)
             t0 = time.perf_counter()
-            r = render(lm.model, class_logit(c), cfg, input_size=card.input_size, mean=card.mean, std=card.std)
+            r = render(
+                lm.model, class_logit(c), cfg, input_size=card.input_size, mean=card.mean, std=card.std
+            )
             wall = time.perf_counter() - t0
             own = float(class_probabilities(lm, r.image)[c])
             v = verdict(c, own, class_probabilities(judge, r.image))
@@ -80,7 +82,9 @@ def main() -> None:
                 flush=True,
             )
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| preset | transfer (target in the judge's top 5) | judge's p of the target, median | own p, median | saturated, max |")
+    print(
+        "| preset | transfer (target in the judge's top 5) | judge's p of the target, median | own p, median | saturated, max |"
+    )
     print("|---|---|---|---|---|")
     for p, rs in rows.items():
         n = sum(r["robust"] for r in rs)

@@ -52,8 +52,10 @@ def test_at_most_five_percent_of_channel_values_at_0_or_255(lite0_renders, prese
 
 @pytest.mark.parametrize("kind", TARGETS)
 @pytest.mark.parametrize("preset", PRESETS)
-def test_objective_rises_ten_times_above_the_starting_noise(lite0, lite0_renders, preset: str, kind: str) -> None:
-    """"Rises 10x above the starting noise": the gain (final objective minus the objective on the render's
+def test_objective_rises_ten_times_above_the_starting_noise(
+    lite0, lite0_renders, preset: str, kind: str
+) -> None:
+    """ "Rises 10x above the starting noise": the gain (final objective minus the objective on the render's
     own starting image) is at least 10 times the starting noise level. That level is the larger of the
     start's magnitude and the spread of the objective over 8 other starting images of the same preset
     (other seeds), so that a start near zero, or a negative class logit, cannot make the gate trivial."""
