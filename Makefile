@@ -15,7 +15,7 @@ export CONVLENS_DASHBOARD_PORT ?= 8050
 PYTEST_ARGS ?=
 # The README's screenshots (docs/screenshots/<name>.png), taken by the browser tests in tests/e2e/.
 README_SCREENSHOTS := explore-upload explore-grid-sorted explore-filter-detail explore-upload-error \
-	filter-insights-digits projections-tsne audit-digits
+	filter-insights-digits deepvis-lite0-verdict projections-tsne audit-digits
 SCREENSHOTS_DIR := test-artifacts/screenshots
 
 .PHONY: help install system-deps models run api dashboard test test-fast screenshots lint format bench clean

@@ -45,6 +45,36 @@ def lite0(zoo):
 
 
 @pytest.fixture(scope="session")
+def lite0_renders(lite0):
+    """DeepVis renders on Lite0 at 224 px, 256 steps, seed 0, each (preset, target) computed once per session
+    and shared by the quality gates and the verdict tests: ``lite0_renders(preset, target)`` with a target as
+    the API takes it (``{"class_index": 1}``, ``{"layer": "blocks.5", "channel": 7}``, ...)."""
+    from server.deepvis import objective_for
+    from server.engine.optvis import preset_config, render
+
+    done: dict[tuple[str, str], object] = {}
+
+    def get(preset: str, target: dict):
+        key = (preset, repr(sorted(target.items())))
+        if key not in done:
+            card = lite0.card
+            cfg = preset_config(preset, tuple(card.input_size[1:]), steps=256, seed=0)
+            with lite0.lock:
+                done[key] = render(
+                    lite0.model,
+                    objective_for(target),
+                    cfg,
+                    input_size=card.input_size,
+                    mean=card.mean,
+                    std=card.std,
+                    device=lite0.device,
+                )
+        return done[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def digits_model(zoo):
     return zoo.load("digits_cnn")
 

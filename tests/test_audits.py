@@ -91,3 +91,43 @@ def test_gates_report_value_and_outcome():
 def test_the_clean_model_is_clean(digits300):
     report = digits300.audits.run(AuditRequest(CLEAN_ID, "digits300", max_images=100))
     assert report["images"] == 100 and report["flags"] == [] and report["summary"]["clean"] is True
+
+
+@pytest.mark.slow
+def test_lite0_audit_of_the_skimage_photos_at_224_px(services, lite0):
+    """The audit on the default ImageNet model at full resolution: every conv and linear layer is audited,
+    and a rectified layer's active shares and dead flags agree with a brute-force forward."""
+    import torch
+
+    from server.engine.hooks import active_hook_count, capture
+    from server.engine.imaging import preprocess
+    from server.engine.layers import CONV_TYPES, LINEAR_TYPES
+
+    report = services.audits.run(AuditRequest("efficientnet_lite0", "skimage_photos"))
+    info = services.datasets.get("skimage_photos")
+    weighted = [n for n, m in lite0.model.named_modules() if isinstance(m, CONV_TYPES + LINEAR_TYPES)]
+    layers = {la["name"]: la for la in report["layers"]}
+    assert sorted(layers) == sorted(set(weighted) - set(report["skipped_layers"]))
+    assert len(layers) >= 40 and report["images"] == info.num_images and report["untrained"] is False
+    dead = {}
+    for f in report["flags"]:
+        if f["kind"] == "dead":
+            dead.setdefault(f["layer"], set()).add(f["filter"])
+    assert report["summary"]["counts"]["dead"] == sum(map(len, dead.values()))
+    rectified = [la for la in report["layers"] if la["rectified"]]
+    layer = next((la for la in rectified if la["name"] in dead), rectified[0])
+    positive, positions = 0, 0
+    with lite0.lock, torch.inference_mode():
+        for _rec, img in services.datasets.iter_images(info.id):
+            x = lite0.to_input(preprocess(img, lite0.prep)[0])
+            with capture(lite0.model, [layer["response"]]) as outputs:
+                outputs.run(x)
+                out = outputs[layer["response"]][0]  # (C, H, W)
+            positive = positive + (out > 0).flatten(1).sum(1)
+            positions += out[0].numel()
+    share = (positive.float() / positions).numpy()
+    # the audit's shares are over a seeded sample of positions per image; the brute force counts them all
+    np.testing.assert_allclose(layer["active_share"], share, atol=0.05)
+    flagged = sorted(dead.get(layer["name"], set()))
+    assert np.all(share[flagged] < 0.01), share[flagged]  # flagged dead: (almost) never positive on any photo
+    assert active_hook_count(lite0.model) == 0

@@ -61,7 +61,9 @@ def test_second_opinion_model_by_setting(zoo, digits_model):
     from server.deepvis import second_opinion_id
 
     lite0 = zoo.load("efficientnet_lite0")
-    assert second_opinion_id(zoo, "auto", lite0) == "efficientnet_lite1"  # a Lite model other than the rendered
+    assert (
+        second_opinion_id(zoo, "auto", lite0) == "efficientnet_lite1"
+    )  # a Lite model other than the rendered
     assert second_opinion_id(zoo, "auto", zoo.load("efficientnet_lite1")) == "efficientnet_lite0"
     assert second_opinion_id(zoo, "efficientnet_lite2", lite0) == "efficientnet_lite2"
     assert second_opinion_id(zoo, "none", lite0) is None
@@ -71,5 +73,39 @@ def test_second_opinion_model_by_setting(zoo, digits_model):
 
 
 def test_class_render_of_digits_has_no_second_opinion(services):
-    out = services.deepvis.render({"model": "digits_cnn", "target": {"class_index": 2}, "knobs": {"steps": 3}})
+    out = services.deepvis.render(
+        {"model": "digits_cnn", "target": {"class_index": 2}, "knobs": {"steps": 3}}
+    )
     assert out["second_opinion"] is None and out["verdict"] is None and 0 <= out["class_probability"] <= 1
+
+
+VERDICT_CLASSES = (1, 130, 309)  # goldfish, flamingo, bee
+
+
+@pytest.mark.slow
+def test_lucid_is_a_robust_feature_and_fooling_a_fooling_image_on_lite0(services, lite0, lite0_renders):
+    """Issue 11: class images rendered on Lite0 (224 px, 256 steps), judged by the second opinion (Lite1 by
+    default): the lucid preset's are "robust feature" for at least 2 of 3 classes, the fooling preset's
+    "fooling image" for at least 2 of 3 (and the rendered model is sure of those)."""
+    from server.engine.optvis.verdict import FOOLING, ROBUST
+
+    other = services.deepvis.second_opinion_for(lite0, {"class_index": 1})
+    assert other == "efficientnet_lite1"
+    verdicts = {}
+    for preset in ("lucid", "fooling"):
+        for c in VERDICT_CLASSES:
+            image = lite0_renders(preset, {"class_index": c}).image
+            verdicts[preset, c] = services.deepvis.judge(lite0, image, c, other)
+    summary = {
+        k: (v["verdict"], round(v["own_probability"], 3), v["other_rank"]) for k, v in verdicts.items()
+    }
+    robust = [c for c in VERDICT_CLASSES if verdicts["lucid", c]["verdict"] == ROBUST]
+    fooled = [
+        c
+        for c in VERDICT_CLASSES
+        if verdicts["fooling", c]["verdict"] == FOOLING and verdicts["fooling", c]["own_sure"]
+    ]
+    assert len(robust) >= 2, summary
+    assert len(fooled) >= 2, summary
+    for v in verdicts.values():
+        assert v["model"] == other and len(v["other_top"]) == 5 and all(r["label"] for r in v["other_top"])

@@ -47,3 +47,36 @@ def test_run_returns_the_strongest_images_first_with_their_crops(tiny):
         for name in ("image_url", "crop_url", "deconv_url", "deconv_crop_url"):
             key, file = item[name].rsplit("/", 2)[1:]
             assert tiny.artifacts.exists(key, file)
+
+
+@pytest.mark.slow
+def test_lite0_top9_of_the_skimage_photos_at_224_px(services, lite0):
+    """Top-9 on the default ImageNet model at full resolution: the nine photos a brute-force forward ranks
+    highest for blocks.5:7, in its order, each with a crop box inside the 224 px input and its deconvolution."""
+    import torch
+
+    from server.engine.hooks import active_hook_count, forward_until
+    from server.engine.imaging import preprocess
+
+    info = services.datasets.get("skimage_photos")  # the built-in, written on first use
+    plan = services.top_images.plan(
+        "efficientnet_lite0", False, {"dataset": "skimage_photos", "layer": "blocks.5", "channel": 7, "k": 9}
+    )
+    out = services.top_images.run(plan.params)
+    peaks = []
+    with lite0.lock, torch.inference_mode():
+        for _rec, img in services.datasets.iter_images(info.id):
+            x = lite0.to_input(preprocess(img, lite0.prep)[0])
+            peaks.append(float(forward_until(lite0.model, ["blocks.5"], x)["blocks.5"][0, 7].max()))
+    want = np.argsort(-np.asarray(peaks), kind="stable")[:9]
+    assert info.num_images == len(peaks) > 9
+    assert [item["index"] for item in out["images"]] == want.tolist()
+    np.testing.assert_allclose([item["value"] for item in out["images"]], np.asarray(peaks)[want], rtol=1e-4)
+    for item in out["images"]:
+        top, left, bottom, right = item["box"]
+        assert 0 <= top < bottom <= 224 and 0 <= left < right <= 224
+        assert item["label"] in info.classes
+        for name in ("image_url", "crop_url", "deconv_url", "deconv_crop_url"):
+            key, file = item[name].rsplit("/", 2)[1:]
+            assert services.artifacts.exists(key, file)
+    assert active_hook_count(lite0.model) == 0

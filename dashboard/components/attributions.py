@@ -208,6 +208,20 @@ def filter_insights() -> html.Div:
 VERDICT_CLASSES = {"robust feature": "cl-verdict-robust", "fooling image": "cl-verdict-fooling"}
 
 
+def unsure_note(result: dict[str, Any], second: dict[str, Any]) -> list[html.Div]:
+    """A fooling image the rendered model itself is not sure of (below 50%): say so next to the verdict."""
+    if second.get("verdict") != "fooling image" or second.get("own_sure", True):
+        return []
+    return [
+        html.Div(
+            f"{result.get('model')} itself is below 50% on this image: the render has not converged "
+            "(more steps?), so neither model sees the class yet.",
+            className="cl-caption cl-verdict-unsure",
+            id="deepvis-verdict-unsure",
+        )
+    ]
+
+
 def verdict_card(result: dict[str, Any] | None) -> html.Div | None:
     """The second opinion on a class image: the verdict, both models' probabilities, the other's top 5."""
     second = (result or {}).get("second_opinion")
@@ -232,6 +246,7 @@ def verdict_card(result: dict[str, Any] | None) -> html.Div | None:
                 f"{second['model']}: {second['other_probability']:.1%} (rank {second['other_rank']})",
                 className="cl-caption",
             ),
+            *unsure_note(result, second),
             html.Div(f"{second['model']} top 5:", className="cl-caption"),
             html.Ol(rows, className="cl-verdict-top"),
         ],

@@ -3,7 +3,7 @@ transformed each step (transforms), what is maximised (objectives), and the loop
 
 from server.engine.optvis.objectives import Objective, channel, class_logit, neuron
 from server.engine.optvis.presets import PRESETS, RenderConfig, preset_config
-from server.engine.optvis.render import RenderResult, render
+from server.engine.optvis.render import RenderResult, render, start_objective
 
 __all__ = [
     "PRESETS",
@@ -15,4 +15,5 @@ __all__ = [
     "neuron",
     "preset_config",
     "render",
+    "start_objective",
 ]

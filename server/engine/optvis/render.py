@@ -85,6 +85,61 @@ def apply_pixel_regularisers(param: ImageParam, cfg: RenderConfig, step: int) ->
     x.clamp_(0.0, 1.0)
 
 
+def prepared_param(
+    cfg: RenderConfig,
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    device: torch.device | str,
+    gen: torch.Generator,
+) -> ImageParam:
+    """The starting image of a render with ``cfg``, drawn from ``gen``, its tensors on ``device``."""
+    param = make_param(cfg, input_size, mean, gen)
+    for t in param.tensors:
+        t.data = t.data.to(device)
+    param.neutral = param.neutral.to(device)
+    if isinstance(param, FFTParam):
+        param.scale = param.scale.to(device)
+    return param
+
+
+def objective_evaluator(
+    model: nn.Module,
+    objective: Objective,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device | str,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """image (1, C, H, W) in [0, 1] -> the objective (a scalar tensor, with its graph)."""
+    c = len(mean)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
+
+    def evaluate(img: torch.Tensor) -> torch.Tensor:
+        x = to_model_input((img - mean_t) / std_t, model, torch.device(device))
+        return objective(layer_outputs(model, x, objective.layers)).mean()
+
+    return evaluate
+
+
+def start_objective(
+    model: nn.Module,
+    objective: Objective,
+    cfg: RenderConfig,
+    *,
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device | str = "cpu",
+) -> float:
+    """The objective on the starting noise of a render with ``cfg`` (seeded by ``cfg.seed``), untransformed:
+    what :func:`render` reports as ``start_value``. Over several seeds it gives the noise level of the
+    objective before any optimisation."""
+    cfg.validate(tuple(input_size[1:]))  # type: ignore[arg-type]
+    param = prepared_param(cfg, input_size, mean, device, torch.Generator().manual_seed(cfg.seed))
+    with torch.no_grad():
+        return float(objective_evaluator(model, objective, mean, std, device)(param.image()))
+
+
 def render(
     model: nn.Module,
     objective: Objective,
@@ -101,21 +156,11 @@ def render(
     ``on_step(step, value, image)`` runs after every step (a job reports progress and frames there,
     and cancels by raising). Hold the model's lock around this call when the model is shared.
     """
-    c, h, w = input_size
+    _, h, w = input_size
     cfg.validate((h, w))
     gen = torch.Generator().manual_seed(cfg.seed)
-    param = make_param(cfg, input_size, mean, gen)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
-    for t in param.tensors:
-        t.data = t.data.to(device)
-    param.neutral = param.neutral.to(device)
-    if isinstance(param, FFTParam):
-        param.scale = param.scale.to(device)
-
-    def evaluate(img: torch.Tensor) -> torch.Tensor:
-        x = to_model_input((img - mean_t) / std_t, model, torch.device(device))
-        return objective(layer_outputs(model, x, objective.layers)).mean()
+    param = prepared_param(cfg, input_size, mean, device, gen)
+    evaluate = objective_evaluator(model, objective, mean, std, device)
 
     with torch.no_grad():
         start_value = float(evaluate(param.image()))

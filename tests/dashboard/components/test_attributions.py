@@ -47,3 +47,25 @@ def test_verdict_card_shows_the_verdict_and_the_other_models_top_five():
     assert "label1: 25.0%" in text and "rank 2" in text
     strong = next(find(card, lambda c: type(c).__name__ == "Strong"))
     assert strong.className == "cl-verdict-robust"
+
+
+def test_verdict_card_flags_a_fooling_image_the_rendered_model_is_not_sure_of():
+    from dashboard.components.attributions import verdict_card
+    from tests.dashboard.trees import texts
+
+    second = {
+        "model": "efficientnet_lite1",
+        "verdict": "fooling image",
+        "own_probability": 0.2,
+        "own_sure": False,
+        "other_probability": 0.001,
+        "other_rank": 300,
+        "other_top": [{"index": 7, "label": "cock", "probability": 0.4}],
+    }
+    result = {"model": "efficientnet_lite0", "target": {"class_index": 1}, "second_opinion": second}
+    card = verdict_card(result)
+    assert "fooling image" in texts(card) and "has not converged" in texts(card)
+    strong = next(find(card, lambda c: type(c).__name__ == "Strong"))
+    assert strong.className == "cl-verdict-fooling"
+    sure = verdict_card({**result, "second_opinion": {**second, "own_probability": 0.99, "own_sure": True}})
+    assert "fooling image" in texts(sure) and "has not converged" not in texts(sure)

@@ -1,11 +1,11 @@
-"""The pure verdict: robust feature, fooling image or inconclusive, from two models' probabilities."""
+"""The pure verdict: one of the issue's two, robust feature or fooling image, from two models' probabilities."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from server.engine.optvis.verdict import FOOLING, INCONCLUSIVE, ROBUST, verdict
+from server.engine.optvis.verdict import FOOLING, ROBUST, verdict
 
 
 def probs(n: int, order: list[int]) -> np.ndarray:
@@ -33,15 +33,19 @@ def test_sure_rendered_model_and_disagreeing_other_is_fooling() -> None:
     assert verdict(2, 0.97, other, top_k=6).label == ROBUST
 
 
-def test_unsure_rendered_model_and_disagreeing_other_is_inconclusive() -> None:
-    other = probs(20, [4, 7, 1, 9, 3, 2])
-    assert verdict(2, 0.2, other).label == INCONCLUSIVE
-    assert verdict(2, 0.2, other, sure=0.1).label == FOOLING
+def test_only_two_verdicts_and_an_unsure_rendered_model_is_flagged_not_a_third_verdict() -> None:
+    other = probs(20, [4, 7, 1, 9, 3, 2])  # target 2 not in the top 5
+    unsure = verdict(2, 0.2, other)
+    assert unsure.label == FOOLING and unsure.own_sure is False
+    assert verdict(2, 0.2, other, sure=0.1).own_sure is True
+    assert verdict(2, 0.97, other).own_sure is True
+    labels = {verdict(t, own, other).label for t in range(20) for own in (0.0, 0.3, 0.5, 1.0)}
+    assert labels == {ROBUST, FOOLING}
 
 
 def test_to_dict_and_bad_input() -> None:
     d = verdict(0, 0.9, probs(10, [0, 1])).to_dict()
-    assert d["verdict"] == ROBUST and d["other_rank"] == 1 and len(d["other_top"]) == 5
+    assert d["verdict"] == ROBUST and d["other_rank"] == 1 and len(d["other_top"]) == 5 and d["own_sure"]
     assert d["other_top"][0]["index"] == 0
     with pytest.raises(ValueError, match="out of range"):
         verdict(10, 0.9, probs(10, [0]))
