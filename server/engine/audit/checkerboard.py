@@ -96,7 +96,8 @@ def architecture_flags(model: nn.Module) -> list[StridedLayer]:
     for name, module in model.named_modules():
         if not name or not isinstance(module, STRIDED_TYPES):
             continue
-        dims = int(type(module).__name__[-2])  # every STRIDED_TYPES name ends in 1d, 2d or 3d
+        base = next(t for t in STRIDED_TYPES if isinstance(module, t))  # subclasses: timm's Conv2dSame
+        dims = int(base.__name__[-2])  # every STRIDED_TYPES name ends in 1d, 2d or 3d
         kernel = _pair(module.kernel_size, dims)  # type: ignore[arg-type]
         stride = _pair(module.stride if module.stride is not None else module.kernel_size, dims)  # type: ignore[arg-type]
         if max(stride) <= 1:
