@@ -25,7 +25,7 @@ def test_run_an_audit_and_open_a_flagged_filter(explore):
     page.wait_for_selector("#audit-sparsity .js-plotly-plot .scatterlayer .trace:nth-child(2)", timeout=60_000)
     page.wait_for_selector("#audit-sparsity-filters .js-plotly-plot .barlayer", timeout=60_000)
     board = page.inner_text("#audit-checkerboard")
-    assert "features.3" in board and "2x2 / 2x2 (pool)" in board and "even" in board
+    assert "features.4" in board and "2x2 / 2x2 (pool)" in board and "even" in board
     page.wait_for_function(
         "(() => { const m = Array.from(document.querySelectorAll('.cl-checker-map'));"
         " return m.length >= 3 && m.every(i => i.complete && i.naturalWidth > 0); })()",
