@@ -148,7 +148,7 @@ def small_multiples(
             if continuous:
                 marker.update(cmin=0, cmax=1, showscale=i == 1, colorbar={"title": colour_name, "thickness": 10})
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=xy[:, 0],
                 y=xy[:, 1],
                 mode="markers",
