@@ -95,7 +95,9 @@ def test_the_clean_model_is_clean(digits300):
 
 def test_lite0_at_224_px_gets_sparsity_and_checkerboard_per_layer(services):
     """The real thing: EfficientNet-Lite0 (ImageNet weights) on a few of scikit-image's photos at 224 px."""
-    report = services.audits.run(AuditRequest("efficientnet_lite0", "skimage_photos", max_images=6, batch_size=6))
+    report = services.audits.run(
+        AuditRequest("efficientnet_lite0", "skimage_photos", max_images=6, batch_size=6)
+    )
     assert report["images"] == 6
     assert services.zoo.load("efficientnet_lite0").card.input_size == (3, 224, 224)
     layers = {la["name"]: la for la in report["layers"]}

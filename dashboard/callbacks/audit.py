@@ -67,7 +67,9 @@ def on_report(report):
     return view.render_report(report)
 
 
-@callback(Output("audit-sparsity-filters", "figure"), Input("audit-layer", "value"), State("audit-report", "data"))
+@callback(
+    Output("audit-sparsity-filters", "figure"), Input("audit-layer", "value"), State("audit-report", "data")
+)
 def on_sparsity_layer(layer, report):
     return view.layer_sparsity(report, layer)
 

@@ -92,8 +92,22 @@ def on_upload_dataset(contents, filenames, name):
     prevent_initial_call=True,
 )
 def on_run_or_steer(
-    _run, _stop, perplexity, epsilon, job, poll_disabled, dataset, model, layer, pool, method, ids, values,
-    seeds, baseline, sweep,
+    _run,
+    _stop,
+    perplexity,
+    epsilon,
+    job,
+    poll_disabled,
+    dataset,
+    model,
+    layer,
+    pool,
+    method,
+    ids,
+    values,
+    seeds,
+    baseline,
+    sweep,
 ):
     body = view.projection_body(
         dataset, model, layer, pool, method, perplexity, epsilon, ids, values, seeds, baseline, sweep

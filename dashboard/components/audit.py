@@ -207,7 +207,9 @@ def checkerboard_panel(report: dict[str, Any], src: Callable[[str], str]) -> htm
     """The strided layers: flag from the architecture, measured score against a stride-1 layer, worst maps."""
     board = report.get("checkerboard")
     if not board or not board["layers"]:
-        return html.Div("No strided, transposed or pooling layer: no checkerboard risk.", className="cl-notice")
+        return html.Div(
+            "No strided, transposed or pooling layer: no checkerboard risk.", className="cl-notice"
+        )
     ref = board.get("reference_layer")
     intro = html.P(
         f"{len(board['flagged'])} of {len(board['layers'])} strided layers have a kernel not divisible by their "
@@ -215,7 +217,9 @@ def checkerboard_panel(report: dict[str, Any], src: Callable[[str], str]) -> htm
         f"frequencies" + (f", against stride-1 layer {ref}." if ref else "."),
         className="cl-caption",
     )
-    head = html.Tr([html.Th(h) for h in ("layer", "kernel / stride", "flag", "score", "vs stride 1", "worst maps")])
+    head = html.Tr(
+        [html.Th(h) for h in ("layer", "kernel / stride", "flag", "score", "vs stride 1", "worst maps")]
+    )
     rows = []
     for la in sorted(board["layers"], key=lambda x: -(x["score"] or 0)):
         score = "—" if la["score"] is None else f"{la['score']:.3f}"
@@ -223,7 +227,9 @@ def checkerboard_panel(report: dict[str, Any], src: Callable[[str], str]) -> htm
         maps = [
             html.Figure(
                 [
-                    html.Img(src=src(w["url"]), alt=f"{la['layer']} image {w['image']}", className="cl-checker-map"),
+                    html.Img(
+                        src=src(w["url"]), alt=f"{la['layer']} image {w['image']}", className="cl-checker-map"
+                    ),
                     html.Figcaption(f"#{w['image']} {w['share']:.2f}"),
                 ]
             )
@@ -234,13 +240,20 @@ def checkerboard_panel(report: dict[str, Any], src: Callable[[str], str]) -> htm
             html.Tr(
                 [
                     html.Td(la["layer"]),
-                    html.Td(f"{'x'.join(map(str, la['kernel']))} / {'x'.join(map(str, la['stride']))} ({la['kind']})"),
-                    html.Td(badge("uneven", "warn") if la["flagged"] else badge("even", "good"), title=la["reason"]),
+                    html.Td(
+                        f"{'x'.join(map(str, la['kernel']))} / {'x'.join(map(str, la['stride']))} ({la['kind']})"
+                    ),
+                    html.Td(
+                        badge("uneven", "warn") if la["flagged"] else badge("even", "good"),
+                        title=la["reason"],
+                    ),
                     html.Td(score),
                     html.Td(ratio),
                     html.Td(html.Div(maps, className="cl-checker-maps")),
                 ]
             )
         )
-    return html.Div([intro, html.Table([html.Thead(head), html.Tbody(rows)], className="cl-table")],
-                    id="audit-checkerboard-table")
+    return html.Div(
+        [intro, html.Table([html.Thead(head), html.Tbody(rows)], className="cl-table")],
+        id="audit-checkerboard-table",
+    )

@@ -160,12 +160,24 @@ def filter_sparsity_figure(layer: dict[str, Any]) -> go.Figure:
     filters = list(range(len(sp["filters"]["hoyer"])))
     fig = go.Figure(
         [
-            go.Bar(x=filters, y=sp["filters"]["zero_share"], name="share at the floor", opacity=0.7,
-                   hovertemplate="filter %{x}: %{y:.1%} at the floor<extra></extra>"),
-            go.Scatter(x=filters, y=sp["filters"]["hoyer"], mode="markers", name="Hoyer",
-                       hovertemplate="filter %{x}: Hoyer %{y:.3f}<extra></extra>"),
+            go.Bar(
+                x=filters,
+                y=sp["filters"]["zero_share"],
+                name="share at the floor",
+                opacity=0.7,
+                hovertemplate="filter %{x}: %{y:.1%} at the floor<extra></extra>",
+            ),
+            go.Scatter(
+                x=filters,
+                y=sp["filters"]["hoyer"],
+                mode="markers",
+                name="Hoyer",
+                hovertemplate="filter %{x}: Hoyer %{y:.3f}<extra></extra>",
+            ),
         ]
     )
     fig.update_yaxes(range=[0, 1.02])
     fig.update_xaxes(title="filter")
-    return _layout(fig, 300, title=f"Sparsity per filter of {layer['name']}", legend={"orientation": "h", "y": -0.3})
+    return _layout(
+        fig, 300, title=f"Sparsity per filter of {layer['name']}", legend={"orientation": "h", "y": -0.3}
+    )

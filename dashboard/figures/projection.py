@@ -146,7 +146,9 @@ def small_multiples(
             marker["color"] = list(colours)
             marker["colorscale"] = "Viridis" if continuous else "Turbo"
             if continuous:
-                marker.update(cmin=0, cmax=1, showscale=i == 1, colorbar={"title": colour_name, "thickness": 10})
+                marker.update(
+                    cmin=0, cmax=1, showscale=i == 1, colorbar={"title": colour_name, "thickness": 10}
+                )
         fig.add_trace(
             go.Scatter(
                 x=xy[:, 0],
@@ -154,7 +156,9 @@ def small_multiples(
                 mode="markers",
                 marker=marker,
                 showlegend=False,
-                hovertemplate=f"{colour_name} %{{marker.color}}<extra></extra>" if colours is not None else None,
+                hovertemplate=f"{colour_name} %{{marker.color}}<extra></extra>"
+                if colours is not None
+                else None,
             ),
             row=1,
             col=i,

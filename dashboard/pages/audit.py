@@ -102,9 +102,14 @@ def layout(**query: Any) -> html.Div:
                         "Sparsity",
                         html.Div(
                             [
-                                placeholder_graph("audit-sparsity", "Run an audit.", height=300, style={"height": "320px"}),
                                 placeholder_graph(
-                                    "audit-sparsity-filters", "Pick a layer.", height=280, style={"height": "300px"}
+                                    "audit-sparsity", "Run an audit.", height=300, style={"height": "320px"}
+                                ),
+                                placeholder_graph(
+                                    "audit-sparsity-filters",
+                                    "Pick a layer.",
+                                    height=280,
+                                    style={"height": "300px"},
                                 ),
                             ]
                         ),

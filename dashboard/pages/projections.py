@@ -145,18 +145,31 @@ def layout(**query: Any) -> html.Div:
                                     [
                                         html.Summary("Cautions (t-SNE and its cousins)"),
                                         html.Div(id="proj-guidance", className="cl-caption"),
-                                        html.Label("seeds (2 to 5)", htmlFor="proj-seeds", className="cl-label"),
-                                        dcc.Input(id="proj-seeds", type="text", placeholder="e.g. 0, 1, 2",
-                                                  className="cl-input"),
+                                        html.Label(
+                                            "seeds (2 to 5)", htmlFor="proj-seeds", className="cl-label"
+                                        ),
+                                        dcc.Input(
+                                            id="proj-seeds",
+                                            type="text",
+                                            placeholder="e.g. 0, 1, 2",
+                                            className="cl-input",
+                                        ),
                                         dcc.Checklist(
                                             id="proj-baseline",
                                             options=[{"label": " noise baseline", "value": "noise"}],
                                             value=[],
                                         ),
-                                        html.Label("perplexity sweep", htmlFor="proj-perplexities",
-                                                   className="cl-label"),
-                                        dcc.Input(id="proj-perplexities", type="text", placeholder="e.g. 5, 30, 100",
-                                                  className="cl-input"),
+                                        html.Label(
+                                            "perplexity sweep",
+                                            htmlFor="proj-perplexities",
+                                            className="cl-label",
+                                        ),
+                                        dcc.Input(
+                                            id="proj-perplexities",
+                                            type="text",
+                                            placeholder="e.g. 5, 30, 100",
+                                            className="cl-input",
+                                        ),
                                     ],
                                     id="proj-cautions-form",
                                     open=True,
@@ -253,7 +266,8 @@ def layout(**query: Any) -> html.Div:
                     html.Div(
                         id="proj-cautions",
                         children=html.Div(
-                            "Give seeds, the noise baseline or a perplexity sweep, then Run.", className="cl-notice"
+                            "Give seeds, the noise baseline or a perplexity sweep, then Run.",
+                            className="cl-notice",
                         ),
                     ),
                     panel_id="panel-proj-cautions",

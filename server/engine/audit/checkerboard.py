@@ -110,9 +110,13 @@ def architecture_flags(model: nn.Module) -> list[StridedLayer]:
         uneven = any(k % s != 0 for k, s in zip(kernel, stride, strict=True) if s > 1)
         ks = "x".join(map(str, kernel))
         ss = "x".join(map(str, stride))
-        what = {"conv": "strided convolution", "transposed": "transposed convolution", "pool": "pooling"}[kind]
+        what = {"conv": "strided convolution", "transposed": "transposed convolution", "pool": "pooling"}[
+            kind
+        ]
         if uneven:
-            reason = f"{what} with kernel {ks} not divisible by stride {ss}: uneven overlap, a checkerboard risk"
+            reason = (
+                f"{what} with kernel {ks} not divisible by stride {ss}: uneven overlap, a checkerboard risk"
+            )
         else:
             reason = f"{what} with kernel {ks} divisible by stride {ss}: even overlap"
         out.append(StridedLayer(name, type(module).__name__, kind, kernel, stride, uneven, reason))
@@ -142,7 +146,9 @@ def fine_side_map(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> to
         oh, ow = out.shape[-2:]
         if not isinstance(module.padding, str) and module.padding_mode == "zeros":
             p = _pair(module.padding, 2)
-            expected = tuple((i + 2 * p[a] - d[a] * (k[a] - 1) - 1) // st[a] + 1 for a, i in enumerate(inp.shape[-2:]))
+            expected = tuple(
+                (i + 2 * p[a] - d[a] * (k[a] - 1) - 1) // st[a] + 1 for a, i in enumerate(inp.shape[-2:])
+            )
             if expected == (oh, ow):
                 return torch.nn.grad.conv2d_input(inp.shape, module.weight, signal, st, p, d, module.groups)
         # padded inside forward ("same", TF-style or non-zero padding): the map on the padded grid

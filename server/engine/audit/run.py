@@ -232,7 +232,9 @@ def analyse(
     # CNNVis edges: each layer's clusters into the next layer in execution order
     for cur, nxt in itertools.pairwise(layers):
         module = modules[nxt.name]
-        drive = similarity.input_drive(out_in_weight(module), int(getattr(module, "groups", 1)), stats[cur.name].rms)
+        drive = similarity.input_drive(
+            out_in_weight(module), int(getattr(module, "groups", 1)), stats[cur.name].rms
+        )
         if drive is not None:
             cur.next_layer = nxt.name
             cur.drive = similarity.cluster_drive(drive, clusters_of[cur.name], clusters_of[nxt.name])

@@ -129,8 +129,18 @@ def test_cautions_show_stability_noise_baseline_faithfulness_and_sweep(api) -> N
     files = [(f"{i}.png", encode((d.images[i] / 16 * 255).astype("uint8"))) for i in range(240)]
     api.create_dataset("digits240", images=files, labels=[str(t) for t in d.target[:240]])
     body = view.projection_body(
-        "digits240", "digits_cnn", "classifier.2", "mean", "tsne", 20, 2.3, [{"name": "n_iter"}], [300],
-        "0, 1", ["noise"], "5, 30",
+        "digits240",
+        "digits_cnn",
+        "classifier.2",
+        "mean",
+        "tsne",
+        20,
+        2.3,
+        [{"name": "n_iter"}],
+        [300],
+        "0, 1",
+        ["noise"],
+        "5, 30",
     )
     assert body["seeds"] == [0, 1] and body["baseline"] == "noise" and body["perplexities"] == [5.0, 30.0]
     result, points = run_to_end(body)
@@ -138,8 +148,11 @@ def test_cautions_show_stability_noise_baseline_faithfulness_and_sweep(api) -> N
     text = " ".join(str(c) for c in shown.children if not hasattr(c, "figure"))
     st = result["stability"]
     assert f"{st['mean_jaccard']:.3f}" in text and "Procrustes" in text
-    graphs = {c.id: c.figure for c in shown.children if getattr(c, "id", None) in
-              ("proj-stability", "proj-baseline", "proj-sweep")}
+    graphs = {
+        c.id: c.figure
+        for c in shown.children
+        if getattr(c, "id", None) in ("proj-stability", "proj-baseline", "proj-sweep")
+    }
     assert len(graphs["proj-stability"].data) == 2  # one panel per seed
     assert list(graphs["proj-stability"].data[0].marker.color) == st["per_point"]
     assert len(graphs["proj-baseline"].data) == 2 and len(graphs["proj-baseline"].data[1].x) == 240
@@ -151,8 +164,9 @@ def test_cautions_show_stability_noise_baseline_faithfulness_and_sweep(api) -> N
 
 
 def test_malformed_cautions_fields_get_a_visible_message_and_no_job(api) -> None:
-    body = view.projection_body("digits", "digits_cnn", "classifier.2", "mean", "tsne", 20, 2.3, [], [],
-                                "0, one", [], "")
+    body = view.projection_body(
+        "digits", "digits_cnn", "classifier.2", "mean", "tsne", 20, 2.3, [], [], "0, one", [], ""
+    )
     job, _disabled, error, _p, _r = view.run_or_steer("proj-run", None, body, running=False)
     assert job is no_update and "'one' is not a number" in str(error)
     # the API's own reasons come back readable too: perplexity at or above N / 3

@@ -33,7 +33,9 @@ def upsampler(kernel: int) -> nn.Module:
 def downsampler(kernel: int) -> nn.Module:
     """Seeded stride-1 conv -> ReLU -> a planted strided conv (stride 2, uniform weights) -> ReLU."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, kernel, stride=2, padding=1), nn.ReLU())
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, kernel, stride=2, padding=1), nn.ReLU()
+    )
     with torch.no_grad():
         model[2].weight.fill_(1.0 / (kernel * kernel * 4))
         model[2].bias.zero_()
@@ -100,4 +102,6 @@ def test_lattice_share_is_one_for_a_periodic_pattern_and_chance_for_noise():
     smooth = torch.cos(2 * torch.pi * torch.arange(16) / 16).repeat(16, 1)[None, None]  # period 16
     assert lattice_share(smooth, (2, 2))[0] < 1e-6
     noise = torch.randn(200, 1, 16, 16, generator=torch.Generator().manual_seed(0))
-    assert float(np.mean(lattice_share(noise, (2, 2)))) == pytest.approx(chance_share((16, 16), (2, 2)), rel=0.15)
+    assert float(np.mean(lattice_share(noise, (2, 2)))) == pytest.approx(
+        chance_share((16, 16), (2, 2)), rel=0.15
+    )

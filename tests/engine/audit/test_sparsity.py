@@ -15,7 +15,9 @@ from server.engine.audit.sparsity import hoyer, hoyer_of
 
 def hand_set_model() -> nn.Module:
     """Conv 1x1 with weights +1 and -1 (no bias) -> ReLU -> flatten -> Linear with rows of 0s and 1s."""
-    model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2, bias=False))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2, bias=False)
+    )
     with torch.no_grad():
         model[0].weight.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
         model[3].weight.copy_(torch.stack([torch.zeros(8), torch.ones(8)]))
@@ -60,7 +62,9 @@ def test_streamed_sums_equal_one_pass_over_every_activation():
     expected = [hoyer_of(out[:, c]) for c in range(5)]
     assert whole["filters"]["hoyer"] == pytest.approx(expected, abs=1e-5)
     assert split["filters"] == whole["filters"]
-    assert whole["filters"]["zero_share"] == pytest.approx((out <= 0).double().mean((0, 2, 3)).tolist(), abs=1e-5)
+    assert whole["filters"]["zero_share"] == pytest.approx(
+        (out <= 0).double().mean((0, 2, 3)).tolist(), abs=1e-5
+    )
     assert whole["hoyer"] == pytest.approx(hoyer_of(out), abs=1e-5)
 
 
