@@ -95,31 +95,59 @@ def digits_features(store: DatasetStore, service: ProjectionService, dataset: st
     return service.features.features(loaded, "classifier.2", dataset, "mean").features
 
 
-def bench_vs_sklearn(service: ProjectionService) -> None:
+def bench_vs_sklearn(service: ProjectionService, dataset: str = "digits", repeats: int = 3) -> None:
+    """ConvLens and scikit-learn on the same features, interleaved ``repeats`` times: median and spread
+    of each, the ratio per repeat, KL (exact below 12,000 points) and trustworthiness of the last run."""
+    import os
+
     from sklearn.manifold import TSNE
 
-    x = digits_features(service.datasets, service, "digits").astype(np.float64)
-    labels, classes = service.datasets.labels("digits")
+    x = digits_features(service.datasets, service, dataset).astype(np.float64)
+    labels, classes = service.datasets.labels(dataset)
     common = {"perplexity": 30.0, "learning_rate": 200.0, "early_exaggeration": 12.0}
-    t0 = time.perf_counter()
-    ours = TSNERun(x, {**common, "early_exaggeration_iter": 250, "n_iter": 500, "frame_every": 50, "seed": 0})
-    ours_y = ours.run(on_frame=lambda f: None).coords
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sk = TSNE(2, **common, max_iter=750, init="pca", random_state=0, method="barnes_hut", n_jobs=1)
-    sk_y = sk.fit_transform(x)
-    t_sk = time.perf_counter() - t0
-    p = GraphAffinities(build_neighbor_graph(x, 90), 30.0).P  # one P (3 x perplexity neighbours) for both
     print(
         f"\n1. t-SNE vs scikit-learn, N = {len(x)}, D = {x.shape[1]}, perplexity 30, lr 200, 250 + 500 iterations"
     )
-    print(f"   {'':14s} {'seconds':>8s} {'KL(P||Q)':>9s} {'trust@10':>9s} {'10-NN purity':>13s}")
-    for name, y, t in (("ConvLens", ours_y, t_ours), ("scikit-learn", sk_y, t_sk)):
-        print(
-            f"   {name:14s} {t:8.2f} {exact_kl(p, y):9.3f} {trustworthiness(x, y, 10):9.4f} "
-            f"{knn_purity(y, labels, classes, 10).overall:13.4f}"
+    print(f"   load average before: {os.getloadavg()}")
+    t_ours, t_sk = [], []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        ours = TSNERun(
+            x, {**common, "early_exaggeration_iter": 250, "n_iter": 500, "frame_every": 50, "seed": r}
         )
-    print(f"   time ratio scikit-learn / ConvLens: {t_sk / t_ours:.2f}x")
+        ours_y = ours.run(on_frame=lambda f: None).coords
+        t_ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        sk = TSNE(2, **common, max_iter=750, init="pca", random_state=r, method="barnes_hut", n_jobs=1)
+        sk_y = sk.fit_transform(x)
+        t_sk.append(time.perf_counter() - t0)
+        print(
+            f"   repeat {r + 1}: ConvLens {t_ours[-1]:.2f} s, scikit-learn {t_sk[-1]:.2f} s, ratio {t_sk[-1] / t_ours[-1]:.2f}x"
+        )
+    exact = len(x) <= 12_000
+    p = GraphAffinities(build_neighbor_graph(x, 90), 30.0).P if exact else None
+    print(
+        f"   {'':14s} {'median s':>9s} {'min':>7s} {'max':>7s} {'KL(P||Q)':>9s} {'trust@10':>9s} {'10-NN purity':>13s}"
+    )
+    for name, y, t in (("ConvLens", ours_y, t_ours), ("scikit-learn", sk_y, t_sk)):
+        kl = f"{exact_kl(p, y):9.3f}" if exact else f"{'n/a':>9s}"
+        print(
+            f"   {name:14s} {statistics.median(t):9.2f} {min(t):7.2f} {max(t):7.2f} {kl} "
+            f"{trustworthiness(x, y, 10):9.4f} {knn_purity(y, labels, classes, 10).overall:13.4f}"
+        )
+    ratios = [b / a for a, b in zip(t_ours, t_sk, strict=True)]
+    print(
+        f"   time ratio scikit-learn / ConvLens: median {statistics.median(ratios):.2f}x "
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f}); load average after: {os.getloadavg()}"
+    )
+
+
+def ensure_digits10k(service: ProjectionService, n: int = 10_000) -> None:
+    if not service.datasets.exists("digits10k"):
+        items = augmented_digits(n)
+        service.datasets.create_from_files(
+            "digits10k", [(f, b) for f, b, _ in items], [lab for *_, lab in items]
+        )
 
 
 def augmented_digits(n: int, seed: int = 0) -> list[tuple[str, bytes, str]]:
@@ -290,11 +318,18 @@ def main() -> None:
     parser.add_argument("--only-50k", action="store_true")
     parser.add_argument("--skip-sklearn", action="store_true", help="skip the comparison with scikit-learn")
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side")
+    parser.add_argument(
+        "--sklearn-10k", action="store_true", help="also compare with scikit-learn at N = 10,000"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         service = Services.from_settings(Settings(data_dir=Path(tmp))).projections
         if not args.only_50k and not args.skip_sklearn:
-            bench_vs_sklearn(service)
+            bench_vs_sklearn(service, "digits", args.repeats)
+            if args.sklearn_10k:
+                ensure_digits10k(service)
+                bench_vs_sklearn(service, "digits10k", args.repeats)
         if not args.only_50k:
             bench_first_frame_and_epsilon(service)
         if args.n50k or args.only_50k:

@@ -284,6 +284,9 @@ class ApiClient:
     def projection_methods(self, timer: CallTimer | None = None) -> dict[str, list[dict[str, Any]]]:
         return self._json("GET", f"{API}/projections/methods", timer=timer)
 
+    def perplexity_guidance(self, n: int, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("GET", f"{API}/projections/perplexity-guidance", params={"n": n}, timer=timer)
+
     def start_projection(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
         return self._json("POST", f"{API}/projections", json=body, timer=timer)
 

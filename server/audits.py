@@ -23,7 +23,7 @@ from server.datasets.archive import UNLABELLED
 from server.datasets.store import DatasetInfo, DatasetStore
 from server.engine.audit import KINDS, AuditThresholds, parse_gates, what_if_zeroing
 from server.engine.audit import audit_model as engine_audit
-from server.engine.imaging import preprocess
+from server.engine.imaging import png_bytes, preprocess, signed_map_to_rgb
 from server.errors import InvalidInputError
 from server.jobs import JobPlan, Progress, no_progress
 from server.zoo.manager import LoadedModel, ZooManager
@@ -174,7 +174,7 @@ def model_label_map(info: DatasetInfo, loaded: LoadedModel) -> np.ndarray:
 
 
 def audit_key(req: AuditRequest, info: DatasetInfo) -> str:
-    return content_key("audit-v1", json.dumps(req.params(), sort_keys=True), info.content_hash)
+    return content_key("audit-v2", json.dumps(req.params(), sort_keys=True), info.content_hash)
 
 
 def top_images(pooled: np.ndarray | None, indices: list[int], k: int = 4) -> list[list[int]]:
@@ -268,13 +268,26 @@ class AuditService:
             report["what_if"] = None
         report["gates"] = evaluate_gates(req.fail_on, report["summary"]) if req.fail_on else None
         progress(0.97, "writing reports")
-        self._store_reports(audit_key(req, data.info), report, result.layers)
+        self._store_reports(audit_key(req, data.info), report, result, data.indices)
         return report
 
-    def _store_reports(self, key: str, report: dict[str, Any], layers: list[Any]) -> None:
-        """The correlation matrices, then the JSON and HTML reports that link them, as artifacts."""
+    def _store_reports(self, key: str, report: dict[str, Any], result: Any, indices: list[int]) -> None:
+        """The correlation matrices and the worst checkerboard maps, then the JSON and HTML reports that
+        link them, as artifacts."""
+        if result.checkerboard is not None and report.get("checkerboard"):
+            for i, (layer, out) in enumerate(
+                zip(result.checkerboard.layers, report["checkerboard"]["layers"], strict=True)
+            ):
+                for j, (worst, entry) in enumerate(zip(layer.worst, out["worst"], strict=True)):
+                    entry["image"] = indices[worst.image]  # the dataset's index of the image
+                    png = png_bytes(signed_map_to_rgb(worst.map), upscale_to=192)
+                    entry["url"] = self.artifacts.put(key, f"checker_{i:03d}_{j}.png", png)
+            by_layer = {la["layer"]: la for la in report["checkerboard"]["layers"]}
+            for layer in report["layers"]:
+                if layer.get("checkerboard"):
+                    layer["checkerboard"] = by_layer[layer["name"]]
         correlation = {}
-        for i, layer in enumerate(layers):
+        for i, layer in enumerate(result.layers):
             if layer.correlation is not None:
                 correlation[layer.name] = self.artifacts.put(
                     key, f"corr_{i:03d}.npy", correlation_npy(layer.correlation)

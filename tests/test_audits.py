@@ -131,3 +131,34 @@ def test_lite0_audit_of_the_skimage_photos_at_224_px(services, lite0):
     flagged = sorted(dead.get(layer["name"], set()))
     assert np.all(share[flagged] < 0.01), share[flagged]  # flagged dead: (almost) never positive on any photo
     assert active_hook_count(lite0.model) == 0
+
+
+def test_lite0_at_224_px_gets_sparsity_and_checkerboard_per_layer(services):
+    """The real thing: EfficientNet-Lite0 (ImageNet weights) on a few of scikit-image's photos at 224 px."""
+    report = services.audits.run(
+        AuditRequest("efficientnet_lite0", "skimage_photos", max_images=6, batch_size=6)
+    )
+    assert report["images"] == 6
+    assert services.zoo.load("efficientnet_lite0").card.input_size == (3, 224, 224)
+    layers = {la["name"]: la for la in report["layers"]}
+    for la in report["layers"]:
+        sp = la["sparsity"]
+        assert 0.0 <= sp["zero_share"] <= 1.0 and 0.0 <= sp["hoyer"] <= 1.0
+        assert len(sp["filters"]["hoyer"]) == la["channels"]
+    # ReLU6 after BatchNorm zeroes a real share of the stem's and blocks' responses, never all of it
+    relu6 = [la for la in report["layers"] if la["activation"] == "ReLU6"]
+    assert relu6 and all(la["sparsity"]["floor"] == "<= 0" for la in relu6)
+    assert 0.1 < float(np.median([la["sparsity"]["zero_share"] for la in relu6])) < 0.95
+    assert report["sparsity"]["layers"] == list(layers)
+    board = report["checkerboard"]
+    # Lite0 downsamples with stride-2 3x3 and 5x5 convs (odd kernels): every one is flagged
+    strided = {la["layer"]: la for la in board["layers"]}
+    assert "conv_stem" in strided and set(board["flagged"]) == set(strided)
+    assert all(la["kind"] == "conv" and la["stride"] == [2, 2] for la in strided.values())
+    assert board["reference_layer"] is not None and board["reference_layer"] not in strided
+    stem = strided["conv_stem"]
+    assert stem["images"] == 6 and 0.0 < stem["score"] < 1.0 and stem["ratio"] > 0
+    assert layers["conv_stem"]["checkerboard"]["score"] == stem["score"]
+    assert len(stem["worst"]) == 3 and all(w["url"].endswith(".png") for w in stem["worst"])
+    key = stem["worst"][0]["url"].split("/")[-2]
+    assert services.artifacts.exists(key, stem["worst"][0]["url"].split("/")[-1])

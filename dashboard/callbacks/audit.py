@@ -59,10 +59,19 @@ on_job_tick(
     Output("audit-flags", "children"),
     Output("audit-separability", "figure"),
     Output("audit-cka", "figure"),
+    Output("audit-sparsity", "figure"),
+    Output("audit-checkerboard", "children"),
     Input("audit-report", "data"),
 )
 def on_report(report):
     return view.render_report(report)
+
+
+@callback(
+    Output("audit-sparsity-filters", "figure"), Input("audit-layer", "value"), State("audit-report", "data")
+)
+def on_sparsity_layer(layer, report):
+    return view.layer_sparsity(report, layer)
 
 
 @callback(Output("audit-heatmap", "figure"), Input("audit-layer", "value"), State("audit-report", "data"))

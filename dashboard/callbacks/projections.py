@@ -86,12 +86,32 @@ def on_upload_dataset(contents, filenames, name):
     State("proj-method", "value"),
     State({"type": "proj-param", "name": ALL}, "id"),
     State({"type": "proj-param", "name": ALL}, "value"),
+    State("proj-seeds", "value"),
+    State("proj-baseline", "value"),
+    State("proj-perplexities", "value"),
     prevent_initial_call=True,
 )
 def on_run_or_steer(
-    _run, _stop, perplexity, epsilon, job, poll_disabled, dataset, model, layer, pool, method, ids, values
+    _run,
+    _stop,
+    perplexity,
+    epsilon,
+    job,
+    poll_disabled,
+    dataset,
+    model,
+    layer,
+    pool,
+    method,
+    ids,
+    values,
+    seeds,
+    baseline,
+    sweep,
 ):
-    body = view.projection_body(dataset, model, layer, pool, method, perplexity, epsilon, ids, values)
+    body = view.projection_body(
+        dataset, model, layer, pool, method, perplexity, epsilon, ids, values, seeds, baseline, sweep
+    )
     return view.run_or_steer(ctx.triggered_id, job, body, running=poll_disabled is False)
 
 
@@ -133,6 +153,16 @@ def on_scatter(coords, points, color_by, activation, job):
 )
 def on_filter_activation(color_by, channel, job):
     return view.filter_activation(color_by, channel, job)
+
+
+@callback(Output("proj-guidance", "children"), Input("proj-dataset", "value"))
+def on_guidance(dataset):
+    return view.guidance(dataset)
+
+
+@callback(Output("proj-cautions", "children"), Input("proj-result", "data"), State("proj-points", "data"))
+def on_cautions(result, points):
+    return view.cautions(result, points)
 
 
 @callback(Output("proj-purity", "children"), Input("proj-result", "data"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dash import dcc, html
@@ -199,4 +200,60 @@ def filter_detail(
             link,
         ],
         id="audit-filter-detail",
+    )
+
+
+def checkerboard_panel(report: dict[str, Any], src: Callable[[str], str]) -> html.Div:
+    """The strided layers: flag from the architecture, measured score against a stride-1 layer, worst maps."""
+    board = report.get("checkerboard")
+    if not board or not board["layers"]:
+        return html.Div(
+            "No strided, transposed or pooling layer: no checkerboard risk.", className="cl-notice"
+        )
+    ref = board.get("reference_layer")
+    intro = html.P(
+        f"{len(board['flagged'])} of {len(board['layers'])} strided layers have a kernel not divisible by their "
+        f"stride (Odena et al. 2016). Score: share of the deconvnet map's spectral energy at the stride's "
+        f"frequencies" + (f", against stride-1 layer {ref}." if ref else "."),
+        className="cl-caption",
+    )
+    head = html.Tr(
+        [html.Th(h) for h in ("layer", "kernel / stride", "flag", "score", "vs stride 1", "worst maps")]
+    )
+    rows = []
+    for la in sorted(board["layers"], key=lambda x: -(x["score"] or 0)):
+        score = "—" if la["score"] is None else f"{la['score']:.3f}"
+        ratio = "—" if la["ratio"] is None else f"{la['ratio']:.2f}x"
+        maps = [
+            html.Figure(
+                [
+                    html.Img(
+                        src=src(w["url"]), alt=f"{la['layer']} image {w['image']}", className="cl-checker-map"
+                    ),
+                    html.Figcaption(f"#{w['image']} {w['share']:.2f}"),
+                ]
+            )
+            for w in la["worst"]
+            if w.get("url")
+        ]
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(la["layer"]),
+                    html.Td(
+                        f"{'x'.join(map(str, la['kernel']))} / {'x'.join(map(str, la['stride']))} ({la['kind']})"
+                    ),
+                    html.Td(
+                        badge("uneven", "warn") if la["flagged"] else badge("even", "good"),
+                        title=la["reason"],
+                    ),
+                    html.Td(score),
+                    html.Td(ratio),
+                    html.Td(html.Div(maps, className="cl-checker-maps")),
+                ]
+            )
+        )
+    return html.Div(
+        [intro, html.Table([html.Thead(head), html.Tbody(rows)], className="cl-table")],
+        id="audit-checkerboard-table",
     )

@@ -126,3 +126,58 @@ def checkpoint_updates_figure(result: dict[str, Any]) -> go.Figure:
     fig.update_yaxes(title="‖ΔW‖/‖W‖" + (" per epoch" if per_epoch else ""))
     fig.update_xaxes(type="category")
     return _layout(fig, 340, barmode="group", title="Weight updates between checkpoints")
+
+
+def sparsity_curve_figure(report: dict[str, Any]) -> go.Figure:
+    """Share of activations at the floor and Hoyer sparsity of each layer, input to output."""
+    curve = report.get("sparsity") or {"layers": [], "zero_share": [], "hoyer": []}
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=curve["layers"],
+                y=curve["zero_share"],
+                mode="lines+markers",
+                name="share at the floor (zeros)",
+                hovertemplate="%{x}: %{y:.1%} at the floor<extra></extra>",
+            ),
+            go.Scatter(
+                x=curve["layers"],
+                y=curve["hoyer"],
+                mode="lines+markers",
+                name="Hoyer sparsity",
+                hovertemplate="%{x}: Hoyer %{y:.3f}<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_yaxes(range=[0, 1.02], title="sparsity")
+    fig.update_xaxes(type="category", showticklabels=len(curve["layers"]) <= 40, title="depth")
+    return _layout(fig, 320, title="Sparsity over depth", legend={"orientation": "h", "y": -0.3})
+
+
+def filter_sparsity_figure(layer: dict[str, Any]) -> go.Figure:
+    """Each filter of one layer: its share of activations at the floor and its Hoyer sparsity."""
+    sp = layer.get("sparsity") or {"filters": {"zero_share": [], "hoyer": []}}
+    filters = list(range(len(sp["filters"]["hoyer"])))
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=filters,
+                y=sp["filters"]["zero_share"],
+                name="share at the floor",
+                opacity=0.7,
+                hovertemplate="filter %{x}: %{y:.1%} at the floor<extra></extra>",
+            ),
+            go.Scatter(
+                x=filters,
+                y=sp["filters"]["hoyer"],
+                mode="markers",
+                name="Hoyer",
+                hovertemplate="filter %{x}: Hoyer %{y:.3f}<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_xaxes(title="filter")
+    return _layout(
+        fig, 300, title=f"Sparsity per filter of {layer['name']}", legend={"orientation": "h", "y": -0.3}
+    )

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 # Plotly's and D3's qualitative palettes back to back: 20 distinguishable class colours.
@@ -122,3 +123,49 @@ def _class_names(
     if labels is not None and len(labels) == n:
         return {i: (classes[lab] if 0 <= lab < len(classes) else str(lab)) for i, lab in enumerate(labels)}
     return {}
+
+
+def small_multiples(
+    panels: list[tuple[str, list[list[float]]]],
+    *,
+    colours: list[float] | list[int] | None = None,
+    continuous: bool = False,
+    colour_name: str = "",
+    title: str = "",
+    height: int = 300,
+) -> go.Figure:
+    """Several 2-D embeddings of the same points side by side, one colouring shared by all (class index,
+    or a continuous value with a colour bar)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=max(len(panels), 1), subplot_titles=[t for t, _ in panels])
+    for i, (_t, coords) in enumerate(panels, start=1):
+        xy = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+        marker: dict[str, Any] = {"size": 3}
+        if colours is not None:
+            marker["color"] = list(colours)
+            marker["colorscale"] = "Viridis" if continuous else "Turbo"
+            if continuous:
+                marker.update(
+                    cmin=0, cmax=1, showscale=i == 1, colorbar={"title": colour_name, "thickness": 10}
+                )
+        fig.add_trace(
+            go.Scatter(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                mode="markers",
+                marker=marker,
+                showlegend=False,
+                hovertemplate=f"{colour_name} %{{marker.color}}<extra></extra>"
+                if colours is not None
+                else None,
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_xaxes(showticklabels=False, row=1, col=i)
+        fig.update_yaxes(showticklabels=False, row=1, col=i)
+    fig.update_layout(
+        height=height, title=title, margin={"l": 20, "r": 20, "t": 60, "b": 20}, template="plotly_white"
+    )
+    return fig

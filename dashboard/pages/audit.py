@@ -99,6 +99,33 @@ def layout(**query: Any) -> html.Div:
             html.Div(
                 [
                     panel(
+                        "Sparsity",
+                        html.Div(
+                            [
+                                placeholder_graph(
+                                    "audit-sparsity", "Run an audit.", height=300, style={"height": "320px"}
+                                ),
+                                placeholder_graph(
+                                    "audit-sparsity-filters",
+                                    "Pick a layer.",
+                                    height=280,
+                                    style={"height": "300px"},
+                                ),
+                            ]
+                        ),
+                        panel_id="panel-audit-sparsity",
+                    ),
+                    panel(
+                        "Blocking artifacts (checkerboard)",
+                        html.Div(id="audit-checkerboard", children="Run an audit."),
+                        panel_id="panel-audit-checkerboard",
+                    ),
+                ],
+                className="cl-audit-grid",
+            ),
+            html.Div(
+                [
+                    panel(
                         "Separability",
                         placeholder_graph(
                             "audit-separability",

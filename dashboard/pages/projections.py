@@ -141,6 +141,39 @@ def layout(**query: Any) -> html.Div:
                                     id="proj-tsne-sliders",
                                 ),
                                 html.Div(id="proj-params"),
+                                html.Details(
+                                    [
+                                        html.Summary("Cautions (t-SNE and its cousins)"),
+                                        html.Div(id="proj-guidance", className="cl-caption"),
+                                        html.Label(
+                                            "seeds (2 to 5)", htmlFor="proj-seeds", className="cl-label"
+                                        ),
+                                        dcc.Input(
+                                            id="proj-seeds",
+                                            type="text",
+                                            placeholder="e.g. 0, 1, 2",
+                                            className="cl-input",
+                                        ),
+                                        dcc.Checklist(
+                                            id="proj-baseline",
+                                            options=[{"label": " noise baseline", "value": "noise"}],
+                                            value=[],
+                                        ),
+                                        html.Label(
+                                            "perplexity sweep",
+                                            htmlFor="proj-perplexities",
+                                            className="cl-label",
+                                        ),
+                                        dcc.Input(
+                                            id="proj-perplexities",
+                                            type="text",
+                                            placeholder="e.g. 5, 30, 100",
+                                            className="cl-input",
+                                        ),
+                                    ],
+                                    id="proj-cautions-form",
+                                    open=True,
+                                ),
                                 html.Button("Run", id="proj-run", className="cl-button", n_clicks=0),
                                 html.Button(
                                     "Stop",
@@ -226,6 +259,20 @@ def layout(**query: Any) -> html.Div:
                     ),
                 ],
                 className="cl-col",
+            ),
+            html.Div(
+                panel(
+                    "Cautions: what the lecture warns about t-SNE, measured on this run",
+                    html.Div(
+                        id="proj-cautions",
+                        children=html.Div(
+                            "Give seeds, the noise baseline or a perplexity sweep, then Run.",
+                            className="cl-notice",
+                        ),
+                    ),
+                    panel_id="panel-proj-cautions",
+                ),
+                className="cl-proj-cautions",
             ),
         ],
         className="cl-projections",

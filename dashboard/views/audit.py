@@ -14,15 +14,24 @@ from typing import Any
 import numpy as np
 from dash import html, no_update
 
-from dashboard.api_client import ApiError, get_client
-from dashboard.components.audit import filter_detail, flag_list, layer_table, summary_badges, threshold_inputs
+from dashboard.api_client import ApiError, browser_url, get_client
+from dashboard.components.audit import (
+    checkerboard_panel,
+    filter_detail,
+    flag_list,
+    layer_table,
+    summary_badges,
+    threshold_inputs,
+)
 from dashboard.components.common import error_alert
 from dashboard.figures import message_figure
 from dashboard.figures.audit import (
     checkpoint_updates_figure,
     cka_figure,
     correlation_heatmap,
+    filter_sparsity_figure,
     separability_figure,
+    sparsity_curve_figure,
 )
 from dashboard.images import store_upload
 from dashboard.jobs import poll_job, start_job
@@ -108,9 +117,9 @@ def poll(job: dict[str, Any] | None) -> tuple[Any, bool, Any, Any]:
 
 
 def render_report(report: dict[str, Any] | None) -> tuple[Any, ...]:
-    """(summary, layer options, layer, flags, separability figure, CKA figure)."""
+    """(summary, layer options, layer, flags, separability figure, CKA figure, sparsity curve, checkerboard)."""
     if not report:
-        return (no_update,) * 6
+        return (no_update,) * 8
     summary = html.Div([summary_badges(report), layer_table(report)])
     options = [{"label": f"{la['name']} ({la['channels']})", "value": la["name"]} for la in report["layers"]]
     flagged_layers = [f["layer"] for f in report["flags"]]
@@ -120,7 +129,31 @@ def render_report(report: dict[str, Any] | None) -> tuple[Any, ...]:
         if report.get("separability")
         else message_figure("Unlabelled data: no curve.", height=120)
     )
-    return summary, options, layer, flag_list(report), separability, cka_figure(report)
+    sparsity = (
+        sparsity_curve_figure(report)
+        if report.get("sparsity")
+        else message_figure("This report has no sparsity (run the audit again).", height=120)
+    )
+    return (
+        summary,
+        options,
+        layer,
+        flag_list(report),
+        separability,
+        cka_figure(report),
+        sparsity,
+        checkerboard_panel(report, browser_url),
+    )
+
+
+def layer_sparsity(report: dict[str, Any] | None, layer: str | None) -> Any:
+    """The chosen layer's sparsity per filter."""
+    if not report or not layer:
+        return no_update
+    la = next((x for x in report["layers"] if x["name"] == layer), None)
+    if la is None or not la.get("sparsity"):
+        return message_figure("No sparsity for this layer.", height=120)
+    return filter_sparsity_figure(la)
 
 
 def correlation_of(report: dict[str, Any], layer: str) -> np.ndarray:

@@ -25,6 +25,7 @@ from dashboard.components.projection import (
     status_line,
 )
 from dashboard.figures import projection_figure
+from dashboard.figures.projection import small_multiples
 from dashboard.images import store_upload
 from dashboard.jobs import poll_job, start_job
 from dashboard.settings import get_settings
@@ -131,12 +132,47 @@ def upload_dataset(
 # --- run, steer, stop ----------------------------------------------------------------------------------
 
 
-def projection_body(dataset, model, layer, pool, method, perplexity, epsilon, ids, values) -> dict[str, Any]:
+def number_list(text: str | None, what: str, kind: type = float) -> list[Any] | None:
+    """``"0, 1, 2"`` -> [0, 1, 2]; empty -> None; anything else raises ValueError with a readable message."""
+    if not text or not str(text).strip():
+        return None
+    out = []
+    for part in str(text).replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(
+                f"{what}: '{part}' is not a number; write numbers separated by commas."
+            ) from None
+        if kind is int and not value.is_integer():
+            raise ValueError(f"{what}: '{part}' is not a whole number.")
+        out.append(int(value) if kind is int else value)
+    return out or None
+
+
+def projection_body(
+    dataset,
+    model,
+    layer,
+    pool,
+    method,
+    perplexity,
+    epsilon,
+    ids,
+    values,
+    seeds=None,
+    baseline=None,
+    sweep=None,
+) -> dict[str, Any]:
+    """The POST /projections body; a malformed cautions field gives ``{"error": message}`` instead."""
     params = collect_params(ids or [], values or [])
     if method == "tsne":
         params["perplexity"] = perplexity
         params["learning_rate"] = epsilon_from_slider(epsilon)
-    return {
+    body: dict[str, Any] = {
         "model": model,
         "layer": layer,
         "dataset": dataset,
@@ -144,6 +180,41 @@ def projection_body(dataset, model, layer, pool, method, perplexity, epsilon, id
         "params": params,
         "pool": pool,
     }
+    try:
+        seed_list = number_list(seeds, "seeds", int)
+        perplexities = number_list(sweep, "perplexity sweep")
+    except ValueError as err:
+        return {"error": str(err)}
+    if seed_list:
+        body["seeds"] = seed_list
+    if baseline and "noise" in baseline:
+        body["baseline"] = "noise"
+    if perplexities:
+        body["perplexities"] = perplexities
+    return body
+
+
+def guidance(dataset: str | None) -> Any:
+    """The perplexity range that suits the dataset's N, with the reason (from the API)."""
+    if not dataset:
+        return ""
+    client = get_client()
+    try:
+        n = next((d["num_images"] for d in client.datasets() if d["id"] == dataset), None)
+        if n is None or n < 5:
+            return ""
+        g = client.perplexity_guidance(int(n))
+    except ApiError as err:
+        return error_alert(str(err))
+    return html.Div(
+        [
+            html.Strong(
+                f"Perplexity for N = {g['n']:,}: {g['min']:g} to {g['max']:g} (suggested {g['suggested']:g})"
+            ),
+            html.Div(g["reason"]),
+        ],
+        id="proj-guidance-text",
+    )
 
 
 def run_or_steer(
@@ -156,13 +227,18 @@ def run_or_steer(
     def refused(err: ApiError) -> tuple[Any, Any, Any, Any, Any]:
         return no_update, no_update, error_alert(str(err)), no_update, no_update
 
+    if "error" in body:
+        if trigger == "proj-run":
+            return no_update, no_update, error_alert(body["error"]), no_update, no_update
+        body = {}
+
     try:
         if trigger == "proj-stop":
             if job.get("job_id") and running:
                 client.cancel_job(job["job_id"])
             return no_update, no_update, None, no_update, no_update
         if trigger in ("proj-perplexity", "proj-epsilon"):
-            if body["method"] != "tsne" or not job.get("job_id") or job.get("method") != "tsne":
+            if not body or body["method"] != "tsne" or not job.get("job_id") or job.get("method") != "tsne":
                 return no_update, no_update, None, no_update, no_update  # used by the next Run
             if running:
                 key = "perplexity" if trigger == "proj-perplexity" else "learning_rate"
@@ -221,6 +297,8 @@ def poll(job: dict[str, Any] | None, points: dict[str, Any] | None) -> tuple[Any
         res = state["result"]
         coords = res["coords"]
         result = {k: v for k, v in res.items() if k not in ("coords", "labels", "predictions")}
+        if res.get("baseline"):
+            result["real_coords"] = res["coords"]  # the noise baseline is plotted beside the real one
     status_state = {**state, "frame": frame or (job.get("last_frame") if isinstance(job, dict) else None)}
     status = status_line(status_state)
     if state["status"] == "failed":
@@ -262,6 +340,114 @@ def purity(result: dict[str, Any] | None) -> Any:
     if not result:
         return html.Div("Shown when a run finishes.", className="cl-notice")
     return purity_panel(result)
+
+
+def real_purity(result: dict[str, Any]) -> str:
+    value = ((result.get("purity") or {}).get("embedding") or {}).get("overall")
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def cautions(result: dict[str, Any] | None, points: dict[str, Any] | None) -> Any:
+    """Stability small multiples, the noise baseline beside the real plot, distance faithfulness and the
+    perplexity sweep, each with its measured numbers."""
+    if not result:
+        return html.Div("Shown when a run finishes.", className="cl-notice")
+    labels = (points or {}).get("labels")
+    parts: list[Any] = []
+    faith = result.get("distance_faithfulness")
+    if faith:
+        rho = "n/a" if faith.get("spearman") is None else f"{faith['spearman']:.2f}"
+        parts.append(
+            html.P(
+                [html.Strong(f"Distances (Spearman {rho}): "), faith["sentence"]],
+                id="proj-faithfulness",
+                className="cl-caution",
+            )
+        )
+    st = result.get("stability")
+    if st:
+        panels = [(f"seed {r['seed']}", r["coords"]) for r in st["runs"]]
+        parts.append(
+            html.P(
+                [
+                    html.Strong(
+                        f"Stability: mean 10-NN Jaccard {st['mean_jaccard']:.3f} over {len(st['runs'])} seeds "
+                        "(runs aligned by Procrustes). "
+                    ),
+                    st["sentence"],
+                ],
+                id="proj-stability-text",
+                className="cl-caution",
+            )
+        )
+        parts.append(
+            dcc.Graph(
+                id="proj-stability",
+                figure=small_multiples(
+                    panels,
+                    colours=st["per_point"],
+                    continuous=True,
+                    colour_name="Jaccard",
+                    title="The same projection per seed, aligned by Procrustes; colour: each point's "
+                    "10-NN Jaccard across seeds",
+                ),
+                config={"displaylogo": False},
+            )
+        )
+    nb = result.get("baseline")
+    if nb:
+        parts.append(
+            html.P(
+                [
+                    html.Strong(
+                        f"Noise baseline: {nb['k']}-NN purity {nb['purity']:.3f} (chance {nb['chance']:.3f}), "
+                        f"{real_purity(result)} for your features; "
+                        f"Hopkins {nb['hopkins']:.2f} noise, {nb['hopkins_real']:.2f} real. "
+                    ),
+                    nb["sentence"],
+                ],
+                id="proj-baseline-text",
+                className="cl-caution",
+            )
+        )
+        real = result.get("real_coords") or []
+        parts.append(
+            dcc.Graph(
+                id="proj-baseline",
+                figure=small_multiples(
+                    [("your features", real), ("Gaussian noise, same N and dimension", nb["coords"])],
+                    colours=labels,
+                    colour_name="class",
+                    title="Noise can look clustered too: the real plot beside the noise baseline",
+                ),
+                config={"displaylogo": False},
+            )
+        )
+    sw = result.get("perplexity_sweep")
+    if sw:
+        panels = [(f"perplexity {r['perplexity']:g}", r["coords"]) for r in sw["runs"]]
+        parts.append(
+            html.P(
+                f"Perplexity sweep over {', '.join(f'{p:g}' for p in sw['perplexities'])}: one neighbour graph of "
+                f"{sw['graph_neighbors']} neighbours, built {sw['graph_builds']} extra time(s).",
+                id="proj-sweep-text",
+                className="cl-caution",
+            )
+        )
+        parts.append(
+            dcc.Graph(
+                id="proj-sweep",
+                figure=small_multiples(panels, colours=labels, colour_name="class", title="Perplexity sweep"),
+                config={"displaylogo": False},
+            )
+        )
+    if not (st or nb or sw):
+        parts.append(
+            html.Div(
+                "Give seeds, the noise baseline or a perplexity sweep to see more.", className="cl-notice"
+            )
+        )
+    return html.Div(parts)
 
 
 # --- hover, click, export ------------------------------------------------------------------------------

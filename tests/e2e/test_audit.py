@@ -21,6 +21,20 @@ def test_run_an_audit_and_open_a_flagged_filter(explore):
     badges = page.inner_text("#audit-summary-badges")
     assert "dead" in badges and "dead>5%: FAILED" in badges  # digits_cnn really has dead units
     page.wait_for_selector("#audit-heatmap .js-plotly-plot .heatmaplayer", timeout=60_000)
+    # sparsity over depth (two curves) and per filter; the strided layers with their worst maps
+    page.wait_for_selector(
+        "#audit-sparsity .js-plotly-plot .scatterlayer .trace:nth-child(2)", timeout=60_000
+    )
+    page.wait_for_selector("#audit-sparsity-filters .js-plotly-plot .barlayer", timeout=60_000)
+    board = page.inner_text("#audit-checkerboard")
+    assert "features.4" in board and "2x2 / 2x2 (pool)" in board and "even" in board
+    page.wait_for_function(
+        "(() => { const m = Array.from(document.querySelectorAll('.cl-checker-map'));"
+        " return m.length >= 3 && m.every(i => i.complete && i.naturalWidth > 0); })()",
+        timeout=60_000,
+    )
+    page.locator("#panel-audit-sparsity").scroll_into_view_if_needed()
+    explore.screenshot("audit-sparsity-checkerboard")
 
     page.click(".cl-audit-flag >> nth=0")
     page.wait_for_selector("#audit-filter-detail", timeout=60_000)

@@ -60,3 +60,46 @@ def test_perplexity_slider_moves_the_points_and_hover_shows_a_thumbnail(explore)
     explore.screenshot("projections-tsne")
     page.click("#proj-stop")
     explore.assert_clean()
+
+
+def test_cautions_stability_noise_baseline_faithfulness_guidance_and_sweep(explore):
+    page = explore.page
+    explore.open("/projections?dataset=digits&model=digits_cnn&layer=classifier.2")
+    page.wait_for_function(
+        "document.querySelector('#proj-layer') && document.querySelector('#proj-layer').innerText.includes('classifier.2')",
+        timeout=60_000,
+    )
+    page.wait_for_selector("#proj-params .cl-param")
+    # the form shows the perplexity range that suits N, with its reason
+    page.wait_for_selector("#proj-guidance-text", timeout=60_000)
+    guide = page.inner_text("#proj-guidance-text")
+    assert "N = 1,797" in guide and "N / 3" in guide
+    # short runs: six t-SNE runs of the 1,797 digits (3 seeds, the noise baseline, a sweep of 2)
+    page.fill("""#proj-params input[id*='"name":"early_exaggeration_iter"']""", "50")
+    page.keyboard.press("Tab")
+    page.fill("""#proj-params input[id*='"name":"n_iter"']""", "100")
+    page.keyboard.press("Tab")
+
+    # bad input: a visible message, no job
+    page.fill("#proj-seeds", "0, x")
+    page.click("#proj-run")
+    page.wait_for_selector("#proj-error .cl-alert-error", timeout=30_000)
+    assert "'x' is not a number" in page.inner_text("#proj-error")
+
+    page.fill("#proj-seeds", "0, 1, 2")
+    page.check("#proj-baseline input[type=checkbox]")
+    page.fill("#proj-perplexities", "10, 50")
+    page.click("#proj-run")
+    for graph in ("#proj-stability", "#proj-baseline", "#proj-sweep"):
+        page.wait_for_selector(f"{graph} .js-plotly-plot .scatterlayer", state="attached", timeout=480_000)
+    assert page.locator("#proj-error .cl-alert-error").count() == 0
+    stability = page.inner_text("#proj-stability-text")
+    assert "mean 10-NN Jaccard" in stability and "3 seeds" in stability
+    panels = page.evaluate("document.querySelector('#proj-stability .js-plotly-plot').data.length")
+    assert panels == 3
+    assert "Hopkins" in page.inner_text("#proj-baseline-text")
+    assert "Spearman" in page.inner_text("#proj-faithfulness")
+    assert page.evaluate("document.querySelector('#proj-sweep .js-plotly-plot').data.length") == 2
+    page.locator("#panel-proj-cautions").scroll_into_view_if_needed()
+    explore.screenshot("projections-cautions")
+    explore.assert_clean()

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from server.engine.audit.checkerboard import Checkerboard
 from server.engine.audit.thresholds import AuditThresholds
 
 KINDS = ("dead", "saturated", "low_variance", "redundant")
@@ -46,6 +47,8 @@ class LayerAudit:
     next_layer: str | None
     separability: float | None
     counts: dict[str, int]
+    sparsity: dict[str, Any] | None = None  # zero share and Hoyer sparsity, for the layer and per filter
+    checkerboard: dict[str, Any] | None = None  # strided layers: architecture flag and measured score
     correlation: np.ndarray | None = None  # (C, C), kept out of to_dict (stored as an artifact)
     pooled: np.ndarray | None = None  # (N, C) mean response per image, kept out of to_dict
 
@@ -65,6 +68,8 @@ class AuditResult:
     images: int
     labelled: bool
     skipped_layers: list[str]
+    sparsity: dict[str, Any] | None = None  # the per-layer sparsity as a curve over depth
+    checkerboard: Checkerboard | None = None
 
     @property
     def total_filters(self) -> int:
@@ -112,6 +117,8 @@ class AuditResult:
                 if layer.separability is not None
             ],
             "skipped_layers": self.skipped_layers,
+            "sparsity": self.sparsity,
+            "checkerboard": None if self.checkerboard is None else self.checkerboard.to_dict(),
         }
 
 

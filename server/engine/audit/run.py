@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from server.engine.audit import checks, similarity
+from server.engine.audit.checkerboard import Checkerboard, CheckerboardMeter
 from server.engine.audit.response import ResponsePoint, at_response_points, output_channels, response_points
 from server.engine.audit.results import KINDS, AuditResult, Batch, FilterFlag, LayerAudit, Progress, rounded
+from server.engine.audit.sparsity import depth_curve
 from server.engine.audit.stats import ChannelAccumulator, ChannelStatistics
 from server.engine.audit.thresholds import AuditThresholds
 from server.engine.layers import CONV_TYPES, LINEAR_TYPES
@@ -31,10 +34,12 @@ def audit_model(
     total_batches: int | None = None,
     progress: Progress | None = None,
     seed: int = 0,
+    checkerboard_images: int = 64,
 ) -> AuditResult:
     """Audit every conv and linear layer of ``model`` over ``batches`` of (inputs, labels or None).
 
     ``model`` is only read (hooks are removed on exit). Inputs must already be on the model's device.
+    The checkerboard score of the strided layers is measured on the first ``checkerboard_images``.
     """
     thresholds = thresholds or AuditThresholds()
     if positions_per_image < 1 or similarity_samples < 2 or knn_k < 1:
@@ -57,7 +62,9 @@ def audit_model(
             seed + i,
             stat_positions=stat_positions,
             maximum=("from_means" if point.nonnegative else "exact") if point.rectified else "skip",
+            nonnegative=point.nonnegative,
         )
+    board = CheckerboardMeter(model, max_images=checkerboard_images)
 
     def on_response(point: ResponsePoint, out: torch.Tensor) -> None:
         accumulators[point.layer].update(out)
@@ -65,8 +72,9 @@ def audit_model(
     labels: list[np.ndarray] = []
     has_labels = True
     images = 0
-    with at_response_points(model, points.values(), on_response), torch.inference_mode():
+    with at_response_points(model, points.values(), on_response), board.measuring(), torch.inference_mode():
         for step, (x, y) in enumerate(_chain(first, iterator)):
+            board.offset = images
             model(x)
             images += x.shape[0]
             if y is None:
@@ -90,6 +98,7 @@ def audit_model(
         images=images,
         seed=seed,
         all_layers=[n for n, m in model.named_modules() if n and isinstance(m, CONV_TYPES + LINEAR_TYPES)],
+        checkerboard=board.result(),
     )
 
 
@@ -128,6 +137,7 @@ def analyse(
     images: int,
     seed: int = 0,
     all_layers: list[str] | None = None,
+    checkerboard: Checkerboard | None = None,
 ) -> AuditResult:
     """Flags, clusters, drive, CKA and separability from per-layer statistics and the weights."""
     t = thresholds
@@ -139,7 +149,7 @@ def analyse(
     clusters_of: dict[str, list[list[int]]] = {}
     for name in names:
         point, st, module = points[name], stats[name], modules[name]
-        weight = module.weight  # type: ignore[union-attr]
+        weight = out_in_weight(module)
         groups = int(getattr(module, "groups", 1))
         layer_flags: list[FilterFlag] = []
         taken: set[int] = set()
@@ -213,6 +223,8 @@ def analyse(
                 next_layer=None,
                 separability=None,
                 counts=counts,
+                sparsity=None if st.sparsity is None else st.sparsity.to_dict(),
+                checkerboard=_checkerboard_of(checkerboard, name),
                 correlation=st.correlation,
                 pooled=st.pooled,
             )
@@ -220,7 +232,9 @@ def analyse(
     # CNNVis edges: each layer's clusters into the next layer in execution order
     for cur, nxt in itertools.pairwise(layers):
         module = modules[nxt.name]
-        drive = similarity.input_drive(module.weight, int(getattr(module, "groups", 1)), stats[cur.name].rms)  # type: ignore[union-attr]
+        drive = similarity.input_drive(
+            out_in_weight(module), int(getattr(module, "groups", 1)), stats[cur.name].rms
+        )
         if drive is not None:
             cur.next_layer = nxt.name
             cur.drive = similarity.cluster_drive(drive, clusters_of[cur.name], clusters_of[nxt.name])
@@ -257,4 +271,21 @@ def analyse(
         images=images,
         labelled=labels is not None,
         skipped_layers=skipped,
+        sparsity=depth_curve([(n, stats[n].sparsity) for n in names if stats[n].sparsity is not None]),
+        checkerboard=checkerboard,
     )
+
+
+def out_in_weight(module: nn.Module) -> torch.Tensor:
+    """The layer's weight as (out, in / groups, ...): a transposed conv stores (in, out / groups, ...)."""
+    weight: torch.Tensor = module.weight  # type: ignore[assignment]
+    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
+        g = int(module.groups)
+        c_in, out_per, *k = weight.shape
+        weight = weight.reshape(g, c_in // g, out_per, *k).transpose(1, 2).reshape(g * out_per, c_in // g, *k)
+    return weight
+
+
+def _checkerboard_of(board: Checkerboard | None, layer: str) -> dict[str, Any] | None:
+    found = board.layer(layer) if board else None
+    return None if found is None else found.to_dict()

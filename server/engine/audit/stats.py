@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from server.engine.audit.sparsity import Sparsity
+
 
 class ChannelAccumulator:
     """Streaming per-channel statistics of one layer's response over a dataset.
@@ -19,7 +21,9 @@ class ChannelAccumulator:
     Over a seeded sample of ``stat_positions`` positions per image (every position of maps that
     small): the positive and saturated shares. Over ``positions_per_image`` of those: the covariance
     between channels (and so each channel's variance), accumulated in blocks of ``flush_rows`` rows.
-    Sampling keeps the cost of the largest maps to one reduction per response.
+    Sampling keeps the cost of the largest maps to one reduction per response. Exact over every
+    position again: the sums behind the sparsity measures (:mod:`.sparsity`), the count of activations
+    at the floor (``<= 0`` when ``nonnegative``, else exactly 0) and the sums of |x| and x^2.
     """
 
     def __init__(
@@ -32,6 +36,7 @@ class ChannelAccumulator:
         stat_positions: int = 16,
         maximum: str = "exact",
         flush_rows: int = 1024,
+        nonnegative: bool = False,
     ) -> None:
         self.channels = channels
         self.positions_per_image = positions_per_image
@@ -49,6 +54,11 @@ class ChannelAccumulator:
         self.shift: torch.Tensor | None = None  # subtracted before summing products (numerical stability)
         self.shifted_sum = torch.zeros(channels, dtype=torch.float64)
         self.shifted_products = torch.zeros(channels, channels, dtype=torch.float64)
+        self.nonnegative = nonnegative
+        self.values = 0  # activations per channel behind the sparsity sums (every position)
+        self.at_floor = torch.zeros(channels, dtype=torch.float64)
+        self.abs_sum = torch.zeros(channels, dtype=torch.float64)
+        self.sq_sum = torch.zeros(channels, dtype=torch.float64)
         self.pooled: list[torch.Tensor] = []
         self._rows: list[torch.Tensor] = []
         self._buffered = 0
@@ -70,6 +80,11 @@ class ChannelAccumulator:
             self.maximum = torch.maximum(self.maximum, rows3.amax((0, 1)).double().cpu())
         elif self.maximum_mode == "from_means":
             self.maximum = torch.maximum(self.maximum, self.pooled[-1].amax(0).double())
+        self.values += b * spatial
+        floor = rows3 <= 0 if self.nonnegative else rows3 == 0
+        self.at_floor += floor.sum((0, 1)).double().cpu()
+        self.abs_sum += rows3.abs().sum((0, 1), dtype=torch.float64).cpu()
+        self.sq_sum += rows3.square().sum((0, 1), dtype=torch.float64).cpu()
         idx = self._positions(spatial, self.stat_positions, x.device)
         sample = rows3 if idx is None else rows3.index_select(1, idx)
         rows = sample.reshape(-1, c)
@@ -115,6 +130,13 @@ class ChannelAccumulator:
             rms=np.sqrt(mean**2 + std**2),
             correlation=correlation_from_comoment(comoment.numpy()),
             pooled=pooled,
+            sparsity=Sparsity.from_sums(
+                self.at_floor.numpy(),
+                self.abs_sum.numpy(),
+                self.sq_sum.numpy(),
+                self.values,
+                "<= 0" if self.nonnegative else "== 0",
+            ),
         )
 
 
@@ -140,3 +162,4 @@ class ChannelStatistics:
     rms: np.ndarray  # root mean square response, how much signal a channel sends on
     correlation: np.ndarray  # (C, C) over sampled positions
     pooled: np.ndarray  # (N, C) spatial mean of each image's response
+    sparsity: Sparsity | None = None  # zero share and Hoyer sparsity, per filter and for the layer

@@ -41,7 +41,18 @@ def test_audit_page_runs_an_audit_and_opens_a_flagged_filter(api):
     assert error is None and disabled is False
     report = wait_report(job)
 
-    summary, options, layer, flags, _sep, _cka = audit.render_report(report)
+    summary, options, layer, flags, _sep, _cka, sparsity, board = audit.render_report(report)
+    assert [t.name for t in sparsity.data] == ["share at the floor (zeros)", "Hoyer sparsity"]
+    assert list(sparsity.data[0].x) == [la["name"] for la in report["layers"]]
+    assert list(sparsity.data[1].y) == [la["sparsity"]["hoyer"] for la in report["layers"]]
+    per_filter = audit.layer_sparsity(report, "features.5")
+    assert len(per_filter.data[0].y) == 64
+    # digits_cnn downsamples with 2x2 max pools of stride 2: listed, measured, not flagged
+    pools = [la for la in report["checkerboard"]["layers"] if la["kind"] == "pool"]
+    assert pools and not any(la["flagged"] for la in pools) and all(la["score"] is not None for la in pools)
+    text = str(board)
+    assert pools[0]["layer"] in text and "even" in text and "/api/v1/artifacts/" not in text
+    assert text.count("cl-checker-map") >= 3 * len(pools)
     assert layer == "features.2"  # the first layer with findings
     assert [o["value"] for o in options] == [la["name"] for la in report["layers"]]
     assert "FAILED" in str(summary) and "positive-only" in str(summary)

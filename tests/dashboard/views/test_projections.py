@@ -6,7 +6,7 @@ import pytest
 from dash import no_update
 
 from dashboard.views import projections as view
-from tests.conftest import wait_for
+from tests.conftest import encode, wait_for
 from tests.datasets.test_store import png
 
 
@@ -103,3 +103,75 @@ def test_method_controls_dataset_label_epsilon_and_purity_placeholder():
     assert view.dataset_info("nothing", options) == ""
     assert view.epsilon_label(2.0) == "ε = 100.0"
     assert view.purity(None).children == "Shown when a run finishes."
+
+
+def run_to_end(body: dict) -> tuple[dict, dict]:
+    job, _disabled, error, _p, _r = view.run_or_steer("proj-run", None, body, running=False)
+    assert error is None, error
+    state = {"job": job, "points": None}
+
+    def step():
+        _coords, points, result, done, _status, new_job = view.poll(state["job"], state["points"])
+        if new_job is not no_update:
+            state["job"] = new_job
+        if points is not no_update:
+            state["points"] = points
+        return done and result is not no_update and result
+
+    return wait_for(step, 300), state["points"]
+
+
+def test_cautions_show_stability_noise_baseline_faithfulness_and_sweep(api) -> None:
+    """Real digits_cnn features of 240 digits, t-SNE over 2 seeds, the noise baseline and a 2-value sweep."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    files = [(f"{i}.png", encode((d.images[i] / 16 * 255).astype("uint8"))) for i in range(240)]
+    api.create_dataset("digits240", images=files, labels=[str(t) for t in d.target[:240]])
+    body = view.projection_body(
+        "digits240",
+        "digits_cnn",
+        "classifier.2",
+        "mean",
+        "tsne",
+        20,
+        2.3,
+        [{"name": "n_iter"}],
+        [300],
+        "0, 1",
+        ["noise"],
+        "5, 30",
+    )
+    assert body["seeds"] == [0, 1] and body["baseline"] == "noise" and body["perplexities"] == [5.0, 30.0]
+    result, points = run_to_end(body)
+    shown = view.cautions(result, points)
+    text = " ".join(str(c) for c in shown.children if not hasattr(c, "figure"))
+    st = result["stability"]
+    assert f"{st['mean_jaccard']:.3f}" in text and "Procrustes" in text
+    graphs = {
+        c.id: c.figure
+        for c in shown.children
+        if getattr(c, "id", None) in ("proj-stability", "proj-baseline", "proj-sweep")
+    }
+    assert len(graphs["proj-stability"].data) == 2  # one panel per seed
+    assert list(graphs["proj-stability"].data[0].marker.color) == st["per_point"]
+    assert len(graphs["proj-baseline"].data) == 2 and len(graphs["proj-baseline"].data[1].x) == 240
+    assert f"{result['baseline']['purity']:.3f}" in text and "Hopkins" in text
+    assert result["distance_faithfulness"]["sentence"] in text
+    assert len(graphs["proj-sweep"].data) == 2
+    guide = str(view.guidance("digits240"))
+    assert "N = 240" in guide and "N / 3" in guide
+
+
+def test_malformed_cautions_fields_get_a_visible_message_and_no_job(api) -> None:
+    body = view.projection_body(
+        "digits", "digits_cnn", "classifier.2", "mean", "tsne", 20, 2.3, [], [], "0, one", [], ""
+    )
+    job, _disabled, error, _p, _r = view.run_or_steer("proj-run", None, body, running=False)
+    assert job is no_update and "'one' is not a number" in str(error)
+    # the API's own reasons come back readable too: perplexity at or above N / 3
+    files = [(f"{i}.png", png((i * 41) % 250, size=8)) for i in range(12)]
+    api.create_dataset("dots12", images=files, labels=["a", "b"] * 6)
+    body = view.projection_body("dots12", "digits_cnn", "features.5", "mean", "tsne", 30, 2.3, [], [])
+    job, _disabled, error, _p, _r = view.run_or_steer("proj-run", None, body, running=False)
+    assert job is no_update and "N / 3" in str(error)
