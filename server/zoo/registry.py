@@ -35,6 +35,7 @@ class ModelCard:
     weights_source: str = ""  # where the weights come from (package, file, hub cache, download)
     pretrained_on: str = ""  # e.g. "ImageNet-1k", "sklearn digits"
     default_layer: str = ""
+    kind: str = "classifier"  # classifier | generator (input: a latent vector) | discriminator
 
     @property
     def preprocessing(self) -> Preprocessing:

@@ -40,6 +40,7 @@ def list_models(zoo: ZooDep, settings: SettingsDep) -> list[dict[str, Any]]:
                 "num_classes": c.num_classes,
                 "description": c.description,
                 "default_layer": c.default_layer,
+                "kind": c.kind,
             }
         )
     return out

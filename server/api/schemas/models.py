@@ -16,6 +16,7 @@ class ModelSummary(BaseModel):
     num_classes: int
     description: str
     default_layer: str
+    kind: str = "classifier"
 
 
 class ModelCardOut(ModelSummary):
