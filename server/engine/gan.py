@@ -16,7 +16,8 @@ from server.errors import InvalidInputError
 def seeded_latents(seed: int, n: int, latent_dim: int) -> torch.Tensor:
     """``n`` standard-normal latents (n, latent_dim) from ``seed``; image i of a seed never depends on n."""
     g = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n, latent_dim, generator=g)
+    # row by row: one randn(n, d) call draws differently for different n (vectorised sampling)
+    return torch.stack([torch.randn(latent_dim, generator=g) for _ in range(n)])
 
 
 def check_latents(latent: list[list[float]] | np.ndarray, latent_dim: int, max_n: int) -> torch.Tensor:

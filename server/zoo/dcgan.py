@@ -82,9 +82,10 @@ def real_digits() -> torch.Tensor:
 
 
 def latents(seed: int, n: int, latent_dim: int = LATENT_DIM) -> torch.Tensor:
-    """``n`` standard-normal latents (n, latent_dim) from ``seed``: image i of a seed never depends on n."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, latent_dim, generator=g)
+    """``n`` standard-normal latents (n, latent_dim) from ``seed`` (the engine's one definition)."""
+    from server.engine.gan import seeded_latents
+
+    return seeded_latents(seed, n, latent_dim)
 
 
 def _init(m: nn.Module) -> None:

@@ -42,7 +42,9 @@ def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
     lm = zoo.load(model_id, untrained=untrained)
     assert lm.untrained == untrained
     layers = [layer for layer in lm.layers() if layer.output_shape is not None]
-    convs = [n for n, m in weighted_layers(lm.model) if isinstance(m, torch.nn.Conv2d)]
+    convs = [
+        n for n, m in weighted_layers(lm.model) if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
+    ]
     first_conv, last_conv = convs[0], convs[-1]
     # A second, independent forward at batch 2 must produce exactly the declared shapes.
     names = [layer.name for layer in layers]
@@ -50,12 +52,23 @@ def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
         logits = lm.model(lm.example_input(batch=2))
     for layer in layers:
         assert tuple(acts[layer.name].shape) == (2, *layer.output_shape), layer.name
-    assert logits.shape == (2, lm.card.num_classes)
+    if lm.card.kind == "generator":  # a latent in, an image out: the discriminator's input
+        assert lm.card.input_size[1:] == (1, 1)
+        assert logits.shape[0] == 2 and logits.dim() == 4
+    else:
+        assert logits.shape == (2, lm.card.num_classes)
     assert acts[first_conv].shape[1] == dict(lm.model.named_modules())[first_conv].out_channels
     assert acts[last_conv].abs().sum() > 0
     assert lm.card.default_layer in names
     assert active_hook_count(lm.model) == 0
-    if lm.id in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "digits_cnn"):
+    if lm.id in (
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "digits_cnn",
+        "dcgan_digits_generator",
+        "dcgan_digits_discriminator",
+    ):
         assert not lm.untrained  # real weights ship with ConvLens
 
 
@@ -108,6 +121,33 @@ def test_digits_training_is_reproducible(tmp_path):
     )
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dcgan_halves_fit_together(zoo):
+    """The generator's output is exactly the discriminator's input; the cards say which half is which."""
+    g, d = zoo.load("dcgan_digits_generator"), zoo.load("dcgan_digits_discriminator")
+    assert (g.card.kind, d.card.kind) == ("generator", "discriminator")
+    assert d.card.labels == ("fake", "real") and d.card.num_classes == 2
+    with torch.inference_mode():
+        images = g.model(g.example_input(batch=3))
+        logits = d.model(images)
+    assert tuple(images.shape[1:]) == d.card.input_size
+    assert images.min() >= -1 and images.max() <= 1  # tanh: what D was trained on
+    assert logits.shape == (3, 2) and (logits[:, 0] == 0).all()  # [0, l]: softmax is sigmoid(l)
+
+
+def test_dcgan_training_is_reproducible(tmp_path):
+    from safetensors.torch import load_file
+
+    from server.zoo.dcgan import train
+
+    a = train(tmp_path / "a", steps=6, snapshot_steps=(3,))
+    b = train(tmp_path / "b", steps=6, snapshot_steps=(3,))
+    assert [s["step"] for s in a["snapshots"]] == [3, 6]
+    assert a["snapshots"] == b["snapshots"]
+    for half in ("generator", "discriminator"):
+        x, y = (load_file(str(tmp_path / run / f"{half}.safetensors")) for run in ("a", "b"))
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
 def test_missing_weights_are_reported_with_how_to(zoo, monkeypatch, tmp_path):
