@@ -93,6 +93,20 @@ def audit_model(
     )
 
 
+def filter_weights(module: nn.Module) -> torch.Tensor:
+    """The weights as (out, in, ...), one row per output filter: a transposed conv stores (in, out, ...)."""
+    weight = module.weight  # type: ignore[union-attr]
+    assert isinstance(weight, torch.Tensor)
+    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
+        groups = int(module.groups)
+        if groups == 1:
+            return weight.transpose(0, 1)
+        i, o = weight.shape[:2]  # (in, out/groups, ...) -> (out, in/groups, ...), group by group
+        w = weight.reshape(groups, i // groups, o, *weight.shape[2:]).transpose(1, 2)
+        return w.reshape(groups * o, i // groups, *weight.shape[2:])
+    return weight
+
+
 def _chain(first: Batch, rest: Iterator[Batch]) -> Iterator[Batch]:
     yield first
     yield from rest
@@ -139,7 +153,7 @@ def analyse(
     clusters_of: dict[str, list[list[int]]] = {}
     for name in names:
         point, st, module = points[name], stats[name], modules[name]
-        weight = module.weight  # type: ignore[union-attr]
+        weight = filter_weights(module)
         groups = int(getattr(module, "groups", 1))
         layer_flags: list[FilterFlag] = []
         taken: set[int] = set()
@@ -220,7 +234,9 @@ def analyse(
     # CNNVis edges: each layer's clusters into the next layer in execution order
     for cur, nxt in itertools.pairwise(layers):
         module = modules[nxt.name]
-        drive = similarity.input_drive(module.weight, int(getattr(module, "groups", 1)), stats[cur.name].rms)  # type: ignore[union-attr]
+        drive = similarity.input_drive(
+            filter_weights(module), int(getattr(module, "groups", 1)), stats[cur.name].rms
+        )
         if drive is not None:
             cur.next_layer = nxt.name
             cur.drive = similarity.cluster_drive(drive, clusters_of[cur.name], clusters_of[nxt.name])
