@@ -37,3 +37,20 @@ def test_gan_page_shows_the_game(explore):
     assert page.get_attribute("#gan-link-discriminator", "href") == "/?model=dcgan_digits_discriminator"
     explore.screenshot("gan-page")
     explore.assert_clean()
+
+
+def test_explore_opens_the_discriminator_and_the_generator(explore):
+    page = explore.page
+    explore.open("/?model=dcgan_digits_discriminator&image=sample:digit3&layer=features.2")
+    page.wait_for_selector("#model-weights-badge")
+    page.wait_for_selector(".cl-layer-browser")
+    assert page.wait_for_selector("#top1-label").inner_text() in ("real", "fake")
+    page.wait_for_selector("#filter-grid-tiles[data-layer='features.2']", timeout=60_000)
+    assert page.locator("#filter-grid-tiles .cl-tile").count() == 64
+    explore.screenshot("gan-explore-discriminator")
+    explore.assert_clean()
+    explore.open("/?model=dcgan_digits_generator")
+    page.wait_for_selector("#model-weights-badge")
+    page.wait_for_selector(".cl-layer-browser")
+    assert "net.6" in page.inner_text(".cl-layer-browser")
+    explore.screenshot("gan-explore-generator")
