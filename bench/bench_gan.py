@@ -52,7 +52,9 @@ def main() -> None:
 
         rounds = []
         for _ in range(3):
-            m = interleaved_medians({"bare": bare, "engine": engine, "service": service}, repeats=30, warmup=3)
+            m = interleaved_medians(
+                {"bare": bare, "engine": engine, "service": service}, repeats=30, warmup=3
+            )
             rounds.append(m)
             print(
                 f"bare G+D {m['bare'] * 1e3:.2f} ms | engine {m['engine'] * 1e3:.2f} ms "
