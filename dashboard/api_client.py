@@ -325,6 +325,20 @@ class ApiClient:
     ) -> dict[str, Any]:
         return self._json("POST", f"{API}/checkpoints/compare", json=body, timer=timer)
 
+    def gan_generate(self, gan: str, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("POST", f"{API}/gan/{quote(gan)}/generate", json=body, timer=timer)
+
+    def gan_interpolate(
+        self, gan: str, body: dict[str, Any], timer: CallTimer | None = None
+    ) -> dict[str, Any]:
+        return self._json("POST", f"{API}/gan/{quote(gan)}/interpolate", json=body, timer=timer)
+
+    def gan_training(self, gan: str, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("GET", f"{API}/gan/{quote(gan)}/training", timer=timer)
+
+    def gan_modes(self, gan: str, n: int = 1000, timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("GET", f"{API}/gan/{quote(gan)}/modes", params={"n": str(n)}, timer=timer)
+
     def job(self, job_id: str, since: int | None = None, timer: CallTimer | None = None) -> dict[str, Any]:
         params = {"since": str(since)} if since is not None else {}
         return self._json("GET", f"{API}/jobs/{quote(job_id)}", params=params, timer=timer)

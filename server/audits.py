@@ -157,6 +157,41 @@ def audit_data(
     return AuditData(info, indices, labels, batches, -(-len(indices) // batch_size))
 
 
+LATENT_DATASET = "latent"
+LATENT_AUDIT_IMAGES = 512
+
+
+def latent_info(count: int) -> DatasetInfo:
+    """The 'dataset' a generator is audited on: ``count`` seeded latents (seeds 0..count-1, unlabelled)."""
+    return DatasetInfo(
+        id=LATENT_DATASET,
+        name="seeded latent vectors",
+        source="builtin",
+        num_images=count,
+        classes=(),
+        class_counts={},
+        content_hash=content_key("latent-v1", str(count)),
+        created=0.0,
+        description="a generator's inputs: the latent vector of each seed 0..n-1",
+        builtin=True,
+    )
+
+
+def latent_data(loaded: LoadedModel, batch_size: int, max_images: int | None) -> AuditData:
+    """A generator's audit inputs: the latent of seed i is image 0 of POST /gan/{id}/generate's seed i."""
+    from server.engine.gan import seeded_latents
+
+    count = max_images or LATENT_AUDIT_IMAGES
+    dim = loaded.card.input_size[0]
+    z = torch.cat([seeded_latents(i, 1, dim) for i in range(count)])[:, :, None, None]
+
+    def batches() -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+        for i in range(0, count, batch_size):
+            yield loaded.to_input(z[i : i + batch_size]), None
+
+    return AuditData(latent_info(count), list(range(count)), None, batches, -(-count // batch_size))
+
+
 def model_label_map(info: DatasetInfo, loaded: LoadedModel) -> np.ndarray:
     """Dataset label index -> model class index, so that accuracy can be measured."""
     if not dataset_is_labelled(info):
@@ -207,8 +242,16 @@ class AuditService:
     def plan(self, req: AuditRequest) -> JobPlan:
         """Everything that can be checked before the job (4xx), and the job that audits ``req``."""
         req.validate()
-        self.zoo.spec(req.model)  # 404 with suggestions
-        info = self.datasets.get(req.dataset)  # 404; creates a built-in on first use
+        spec = self.zoo.spec(req.model)  # 404 with suggestions
+        if spec.card.kind == "generator":  # its inputs are latents, not images
+            if req.dataset != LATENT_DATASET:
+                raise InvalidInputError(
+                    f"Model '{req.model}' is a generator: audit it on dataset '{LATENT_DATASET}' "
+                    "(seeded latent vectors), not on images."
+                )
+            info = latent_info(req.max_images or LATENT_AUDIT_IMAGES)
+        else:
+            info = self.datasets.get(req.dataset)  # 404; creates a built-in on first use
         if req.what_if:  # 422 for unlabelled data or classes the model does not have
             model_label_map(info, self.zoo.load(req.model, req.untrained))
         return JobPlan(
@@ -222,7 +265,10 @@ class AuditService:
         """Audit ``req.model`` over ``req.dataset``; the result as JSON, reports stored as artifacts."""
         thresholds = req.validate()
         loaded = self.zoo.load(req.model, req.untrained)
-        data = audit_data(self.datasets, req.dataset, loaded, req.batch_size, req.max_images)
+        if loaded.card.kind == "generator":
+            data = latent_data(loaded, req.batch_size, req.max_images)
+        else:
+            data = audit_data(self.datasets, req.dataset, loaded, req.batch_size, req.max_images)
         label_map = model_label_map(data.info, loaded) if req.what_if else None
         progress(0.0, f"auditing {loaded.id} on {len(data.indices)} images of {data.info.id}")
         with loaded.lock:

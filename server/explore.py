@@ -75,6 +75,35 @@ class ExploreService(UploadService):
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
+        out = self._layer_activations(lm, x, sha, info, shared_scale)
+        out.update(image_sha256=sha, input_url=self._input_artifact(lm, sha, cropped))
+        self.cache.put(key_str, out)
+        return out
+
+    def latent_activations(
+        self, lm: LoadedModel, seed: int, layer: str, shared_scale: bool = False
+    ) -> dict[str, Any]:
+        """A generator's layer for the latent of ``seed`` (image 0 of POST /gan/{id}/generate's seed)."""
+        from server.engine.gan import seeded_latents
+
+        if lm.card.kind != "generator":
+            raise InvalidInputError(f"Model '{lm.id}' takes an image, not a latent: send an image.")
+        info = lm.layer(layer)
+        key_str = f"act:{lm.cache_key}:latent{seed}:{layer}:{shared_scale}"
+        cached = self.cache.get(key_str)
+        if cached is not None:
+            return cached
+        z = seeded_latents(seed, 1, lm.card.input_size[0])[:, :, None, None]
+        out = self._layer_activations(lm, lm.to_input(z), f"latent-{seed}", info, shared_scale)
+        out.update(latent_seed=seed, input_url=None)
+        self.cache.put(key_str, out)
+        return out
+
+    def _layer_activations(
+        self, lm: LoadedModel, x: torch.Tensor, input_id: str, info: Any, shared_scale: bool
+    ) -> dict[str, Any]:
+        layer = info.name
+        sha = input_id
         with lm.lock:
             acts = forward_until(lm.model, [layer], x)  # the network beyond `layer` is not computed
         if layer not in acts:
@@ -97,7 +126,6 @@ class ExploreService(UploadService):
             "layer": layer,
             "layer_type": info.type,
             "kind": info.kind,
-            "image_sha256": sha,
             "shape": list(act.shape),
             "scale": "shared" if shared_scale else "per_channel",
             "value_range": [float(act_maps.min()), float(act_maps.max())],
@@ -113,9 +141,7 @@ class ExploreService(UploadService):
             },
             "channel_url_template": self.artifacts.url(art_key, "channel_{index}.png"),
             "npy_url": self.artifacts.url(art_key, "activations.npy"),
-            "input_url": self._input_artifact(lm, sha, cropped),
         }
-        self.cache.put(key_str, out)
         return out
 
     def render_on_demand(self, key: str, name: str) -> bytes | None:

@@ -25,6 +25,7 @@ from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
 from server.explore import ExploreService
 from server.features_cache import FeatureCache
+from server.gan import GanService
 from server.jobs import JobManager, MemoryJobStore, ThreadRunner
 from server.jobs_redis import CeleryRunner, RedisJobStore, make_celery
 from server.projections import ProjectionService
@@ -50,6 +51,7 @@ class Services:
     checkpoints: CheckpointService
     deepvis: DeepVisService
     top_images: TopImagesService
+    gan: GanService
     jobs: JobManager = field(init=False, repr=False)  # built last: its runner runs jobs with these services
     _by_data_dir: dict[str, Services] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -80,6 +82,7 @@ class Services:
             checkpoints=CheckpointService(settings.models_dir, zoo),
             deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
             top_images=TopImagesService(zoo, datasets, artifacts),
+            gan=GanService(settings, zoo, artifacts),
         )
         services.jobs = jobs or build_job_manager(settings, services)
         return services

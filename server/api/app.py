@@ -21,6 +21,7 @@ from server.api.routers import (
     audits,
     checkpoints,
     datasets,
+    gan,
     health,
     jobs,
     models,
@@ -44,6 +45,7 @@ ROUTERS: list[Any] = [
     projections.router,
     audits.router,
     checkpoints.router,
+    gan.router,
 ]
 
 

@@ -20,6 +20,7 @@ from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
 from server.errors import PayloadTooLargeError, UnsupportedMediaError
 from server.explore import ExploreService
+from server.gan import GanService
 from server.jobs import JobManager, JobPlan
 from server.projections import ProjectionService
 from server.services import Services
@@ -64,6 +65,7 @@ AuditsDep = Annotated[AuditService, Depends(_service("audits"))]
 CheckpointsDep = Annotated[CheckpointService, Depends(_service("checkpoints"))]
 DeepVisDep = Annotated[DeepVisService, Depends(_service("deepvis"))]
 TopImagesDep = Annotated[TopImagesService, Depends(_service("top_images"))]
+GanDep = Annotated[GanService, Depends(_service("gan"))]
 
 Reply = TypeVar("Reply", bound=JobStarted)
 

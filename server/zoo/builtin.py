@@ -168,6 +168,69 @@ DIGITS_CNN = ModelSpec(
     tags=("digits",),
 )
 
+# --- dcgan_digits: a generator and a discriminator, trained here as one game -----------------------------
+
+_dcgan_lock = threading.Lock()
+
+
+def dcgan_dir() -> Path:
+    return get_settings().models_dir / "dcgan_digits"
+
+
+def _dcgan_locate(half: str) -> WeightsLocation:
+    path = dcgan_dir() / f"{half}.safetensors"
+    if not (dcgan_dir() / "final.json").is_file():
+        # Trained on first use (a few minutes on a CPU; `make` does it once), then cached under models/.
+        from server.zoo.dcgan import train
+
+        with _dcgan_lock:
+            if not (dcgan_dir() / "final.json").is_file():
+                train(dcgan_dir())
+    return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.dcgan)")
+
+
+def _dcgan_build(half: str) -> nn.Module:
+    from server.zoo import dcgan
+
+    return dcgan.Generator() if half == "generator" else dcgan.Discriminator()
+
+
+def _dcgan_spec(half: str) -> ModelSpec:
+    from server.zoo.dcgan import IMAGE_SIZE, LATENT_DIM
+
+    generator = half == "generator"
+    return ModelSpec(
+        card=ModelCard(
+            id=f"dcgan_digits_{half}",
+            architecture=f"DCGAN {half}",
+            source="convlens",
+            input_size=(LATENT_DIM, 1, 1) if generator else (1, IMAGE_SIZE, IMAGE_SIZE),
+            mean=(0.0,) if generator else (0.5,),
+            std=(1.0,) if generator else (0.5,),
+            num_classes=0 if generator else 2,
+            labels=() if generator else ("fake", "real"),
+            crop_pct=1.0,
+            interpolation="box",
+            description=(
+                f"DCGAN generator: a {LATENT_DIM}-d latent vector -> an 8x8 digit (transposed convs, batch norm)."
+                if generator
+                else "DCGAN discriminator: an 8x8 digit -> fake / real (strided convs, LeakyReLU)."
+            ),
+            pretrained_on="scikit-learn digits (GAN)",
+            default_layer="net.3" if generator else "features.2",
+            kind=half,
+        ),
+        build=functools.partial(_dcgan_build, half),
+        locate_weights=functools.partial(_dcgan_locate, half),
+        load_weights=_load_state,
+        tags=("digits", "gan"),
+    )
+
+
+DCGAN_GENERATOR, DCGAN_DISCRIMINATOR = _dcgan_spec("generator"), _dcgan_spec("discriminator")
+# A GAN by id -> its two halves' zoo ids (GET /api/v1/gan/{id}/...).
+GANS: dict[str, tuple[str, str]] = {"dcgan_digits": (DCGAN_GENERATOR.card.id, DCGAN_DISCRIMINATOR.card.id)}
+
 # --- torchvision and timm architectures from the lecture ------------------------------------------------
 
 TORCHVISION_MODELS = {
@@ -326,6 +389,8 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     LITE1,
     LITE2,
     DIGITS_CNN,
+    DCGAN_GENERATOR,
+    DCGAN_DISCRIMINATOR,
     *(_torchvision_spec(arch, title, layer) for arch, (title, layer) in TORCHVISION_MODELS.items()),
     INCEPTION_RESNET_V2,
 )

@@ -39,6 +39,7 @@ class ModelCard:
         ""  # what builds it: "mynet:MyNet" (user code), a torchvision/timm name, "ExportedProgram"
     )
     weights_format: str = ""  # how its weights are stored, when the file name does not say (see zoo.origin)
+    kind: str = "classifier"  # classifier | generator (input: a latent vector) | discriminator
 
     @property
     def preprocessing(self) -> Preprocessing:

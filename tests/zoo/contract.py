@@ -21,8 +21,12 @@ def assert_model_contract(lm) -> None:
         logits = lm.model(lm.example_input(batch=2))
     for layer in layers:
         assert tuple(acts[layer.name].shape) == (2, *layer.output_shape), layer.name
-    assert logits.shape == (2, lm.card.num_classes)
-    assert acts[first_conv].shape[1] == first.weight.shape[0]
+    if lm.card.kind == "generator":  # a latent in, an image out: the discriminator's input
+        assert lm.card.input_size[1:] == (1, 1)
+        assert logits.shape[0] == 2 and logits.dim() == 4
+    else:
+        assert logits.shape == (2, lm.card.num_classes)
+    assert acts[first_conv].shape[1] == getattr(first, "out_channels", first.weight.shape[0])
     assert acts[last_conv].abs().sum() > 0
     assert not lm.card.default_layer or lm.card.default_layer in names
     assert len(lm.card.labels) in (0, lm.card.num_classes)

@@ -43,7 +43,14 @@ def test_declared_layer_shapes_equal_real_outputs(zoo, model_id):
     assert lm.untrained == untrained
     assert_model_contract(lm)
     assert lm.card.default_layer or "user" in spec.tags  # every built-in names one
-    if lm.id in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "digits_cnn"):
+    if lm.id in (
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+        "digits_cnn",
+        "dcgan_digits_generator",
+        "dcgan_digits_discriminator",
+    ):
         assert not lm.untrained  # real weights ship with ConvLens
 
 
@@ -96,6 +103,33 @@ def test_digits_training_is_reproducible(tmp_path):
     )
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dcgan_halves_fit_together(zoo):
+    """The generator's output is exactly the discriminator's input; the cards say which half is which."""
+    g, d = zoo.load("dcgan_digits_generator"), zoo.load("dcgan_digits_discriminator")
+    assert (g.card.kind, d.card.kind) == ("generator", "discriminator")
+    assert d.card.labels == ("fake", "real") and d.card.num_classes == 2
+    with torch.inference_mode():
+        images = g.model(g.example_input(batch=3))
+        logits = d.model(images)
+    assert tuple(images.shape[1:]) == d.card.input_size
+    assert images.min() >= -1 and images.max() <= 1  # tanh: what D was trained on
+    assert logits.shape == (3, 2) and (logits[:, 0] == 0).all()  # [0, l]: softmax is sigmoid(l)
+
+
+def test_dcgan_training_is_reproducible(tmp_path):
+    from safetensors.torch import load_file
+
+    from server.zoo.dcgan import train
+
+    a = train(tmp_path / "a", steps=6, snapshot_steps=(3,))
+    b = train(tmp_path / "b", steps=6, snapshot_steps=(3,))
+    assert [s["step"] for s in a["snapshots"]] == [3, 6]
+    assert a["snapshots"] == b["snapshots"]
+    for half in ("generator", "discriminator"):
+        x, y = (load_file(str(tmp_path / run / f"{half}.safetensors")) for run in ("a", "b"))
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
 def test_missing_weights_are_reported_with_how_to(zoo, monkeypatch, tmp_path):

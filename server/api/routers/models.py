@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AdmissionDep, ExploreDep, SettingsDep, ZooDep, read_upload
 from server.api.schemas.models import LayersOut, ModelCardOut, ModelSummary, PredictOut
+from server.errors import InvalidInputError
 from server.redact import redact
 from server.zoo.manager import model_origin, weights_status
 
@@ -41,6 +42,7 @@ def list_models(zoo: ZooDep, settings: SettingsDep) -> list[dict[str, Any]]:
                 "description": c.description,
                 "default_layer": c.default_layer,
                 "origin": model_origin(spec),
+                "kind": c.kind,
             }
         )
     return out
@@ -109,14 +111,27 @@ async def activations(
     layer: Annotated[str, Form(description="dotted layer name from /layers")],
     image: Annotated[UploadFile | None, File()] = None,
     scale: Annotated[str, Form(pattern="^(per_channel|shared)$")] = "per_channel",
+    latent_seed: Annotated[
+        int | None,
+        Form(ge=0, description="a generator's input: the latent of this seed (instead of an image)"),
+    ] = None,
     untrained: Untrained = False,
 ) -> Response:
-    """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy."""
-    data = await read_upload(image, settings)
+    """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy.
+
+    A generator (card ``kind: generator``) takes ``latent_seed`` instead of an image."""
+    generator = zoo.card(model_id).kind == "generator"
+    if generator and latent_seed is None:
+        raise InvalidInputError(
+            f"Model '{model_id}' is a generator: its input is a latent; send latent_seed."
+        )
+    data = None if latent_seed is not None else await read_upload(image, settings)
 
     def work() -> dict[str, Any]:
         lm = zoo.load(model_id, untrained)
         lm.layer(layer)  # 404 before decoding work
+        if latent_seed is not None:
+            return svc.latent_activations(lm, latent_seed, layer, shared_scale=(scale == "shared"))
         img, sha = svc.decode(data)
         return svc.activations(lm, img, sha, layer, shared_scale=(scale == "shared"))
 

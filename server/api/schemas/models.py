@@ -31,6 +31,7 @@ class ModelSummary(BaseModel):
     description: str
     default_layer: str
     origin: ModelOrigin
+    kind: str = "classifier"
 
 
 class ModelCardOut(ModelSummary):
