@@ -28,6 +28,7 @@ from server.features_cache import FeatureCache
 from server.jobs import JobManager, MemoryJobStore, ThreadRunner
 from server.jobs_redis import CeleryRunner, RedisJobStore, make_celery
 from server.projections import ProjectionService
+from server.recurrent import RecurrentService
 from server.tasks import TASKS
 from server.top_images import TopImagesService
 from server.zoo.builtin import ensure_registered
@@ -50,6 +51,7 @@ class Services:
     checkpoints: CheckpointService
     deepvis: DeepVisService
     top_images: TopImagesService
+    recurrent: RecurrentService
     jobs: JobManager = field(init=False, repr=False)  # built last: its runner runs jobs with these services
     _by_data_dir: dict[str, Services] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -80,6 +82,7 @@ class Services:
             checkpoints=CheckpointService(settings.models_dir, zoo),
             deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
             top_images=TopImagesService(zoo, datasets, artifacts),
+            recurrent=RecurrentService(zoo, datasets, artifacts),
         )
         services.jobs = jobs or build_job_manager(settings, services)
         return services

@@ -26,6 +26,7 @@ from server.api.routers import (
     models,
     optvis,
     projections,
+    recurrent,
 )
 from server.config import Settings, get_settings
 from server.services import Services
@@ -44,6 +45,7 @@ ROUTERS: list[Any] = [
     projections.router,
     audits.router,
     checkpoints.router,
+    recurrent.router,
 ]
 
 

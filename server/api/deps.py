@@ -22,6 +22,7 @@ from server.errors import PayloadTooLargeError, UnsupportedMediaError
 from server.explore import ExploreService
 from server.jobs import JobManager, JobPlan
 from server.projections import ProjectionService
+from server.recurrent import RecurrentService
 from server.services import Services
 from server.top_images import TopImagesService
 from server.zoo.manager import ZooManager
@@ -64,6 +65,7 @@ AuditsDep = Annotated[AuditService, Depends(_service("audits"))]
 CheckpointsDep = Annotated[CheckpointService, Depends(_service("checkpoints"))]
 DeepVisDep = Annotated[DeepVisService, Depends(_service("deepvis"))]
 TopImagesDep = Annotated[TopImagesService, Depends(_service("top_images"))]
+RecurrentDep = Annotated[RecurrentService, Depends(_service("recurrent"))]
 
 Reply = TypeVar("Reply", bound=JobStarted)
 

@@ -35,6 +35,9 @@ class ModelCard:
     weights_source: str = ""  # where the weights come from (package, file, hub cache, download)
     pretrained_on: str = ""  # e.g. "ImageNet-1k", "sklearn digits"
     default_layer: str = ""
+    kind: str = "cnn"  # cnn | recurrent
+    # recurrent models: cell, input_length, hidden_size, gates, reading_order (see server/zoo/recurrent.py)
+    recurrent: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -46,6 +49,7 @@ class ModelCard:
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
         d["labels"] = list(self.labels)
+        d["recurrent"] = dict(self.recurrent)
         return d
 
 
@@ -66,6 +70,8 @@ class ModelSpec:
     locate_weights: Callable[[], WeightsLocation]
     load_weights: Callable[[nn.Module, WeightsLocation], None]
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # what training measured (e.g. held-out accuracy), read when a card is shown; {} when not trained yet
+    metrics: Callable[[], dict[str, Any]] | None = None
 
     def with_card(self, **changes: Any) -> ModelSpec:
         return replace(self, card=replace(self.card, **changes))

@@ -40,6 +40,7 @@ def list_models(zoo: ZooDep, settings: SettingsDep) -> list[dict[str, Any]]:
                 "num_classes": c.num_classes,
                 "description": c.description,
                 "default_layer": c.default_layer,
+                "kind": c.kind,
             }
         )
     return out
@@ -51,8 +52,10 @@ def model_card(
 ) -> dict[str, Any]:
     """The full model card."""
     card = zoo.card(model_id)
-    status, source, message = weights_status(zoo.spec(model_id))
+    spec = zoo.spec(model_id)
+    status, source, message = weights_status(spec)
     d = card.to_dict()
+    d["metrics"] = spec.metrics() if spec.metrics and not untrained else {}
     d.update(
         pretrained=(status == "available") and not untrained,
         weights_status="untrained"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 
@@ -16,6 +18,7 @@ class ModelSummary(BaseModel):
     num_classes: int
     description: str
     default_layer: str
+    kind: str = "cnn"  # cnn | recurrent
 
 
 class ModelCardOut(ModelSummary):
@@ -27,6 +30,8 @@ class ModelCardOut(ModelSummary):
     weights_source: str
     pretrained_on: str
     untrained: bool
+    recurrent: dict[str, Any] = {}  # recurrent models: cell, input_length, hidden_size, gates, ...
+    metrics: dict[str, Any] = {}  # what training measured, e.g. held_out_accuracy (models trained here)
 
 
 class LayerOut(BaseModel):
