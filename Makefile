@@ -50,9 +50,12 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The bundled models: Lite0 comes with its pip package; digits_cnn is trained here (seeded, ~5 s) once.
+# The bundled models: Lite0 comes with its pip package; digits_cnn is trained here (seeded, ~5 s) once;
+# seq_rnn, seq_lstm and seq_gru too (seeded, 80 epochs each; minutes on 2 cores, see README).
 models: $(STAMP)
 	@test -f models/digits_cnn/final.safetensors || $(PY) -m server.zoo.digits
+	@test -f models/seq_rnn/final.safetensors -a -f models/seq_lstm/final.safetensors -a -f models/seq_gru/final.safetensors \
+	  || $(PY) -m server.zoo.recurrent
 
 run: models
 	@echo ""
