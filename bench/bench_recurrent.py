@@ -20,11 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from server.api.app import create_app  # noqa: E402
-from server.config import Settings  # noqa: E402
-from server.engine import recurrent as rec  # noqa: E402
+from server.api.app import create_app
+from server.config import Settings
+from server.engine import recurrent as rec
 
 ROUNDS = 5
 REPEATS = 30
@@ -78,7 +78,9 @@ def main() -> None:
                 http_ratio.append(med["http"] / med["bare"])
                 bare_ms.append(med["bare"] * 1e3)
             print("bare forward of one digit on seq_lstm, ms:", spread(bare_ms))
-            print("engine trace (hidden, gates, cell, per-step prediction) / bare forward:", spread(trace_ratio))
+            print(
+                "engine trace (hidden, gates, cell, per-step prediction) / bare forward:", spread(trace_ratio)
+            )
             print("/sequence service call / bare forward:", spread(svc_ratio))
             print("/sequence HTTP request / bare forward:", spread(http_ratio))
 
@@ -87,7 +89,9 @@ def main() -> None:
             secs = []
             for _ in range(ROUNDS):
                 t0 = time.perf_counter()
-                r = client.get("/api/v1/recurrent/gradient-flow", params={"models": ",".join(ids), "limit": 256})
+                r = client.get(
+                    "/api/v1/recurrent/gradient-flow", params={"models": ",".join(ids), "limit": 256}
+                )
                 assert r.status_code == 200
                 secs.append(time.perf_counter() - t0)
             print("gradient-flow, 3 models x 256 digits (HTTP), s:", spread(secs))

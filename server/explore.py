@@ -127,10 +127,15 @@ class ExploreService(UploadService):
             data = png_bytes(pixels, upscale_to=224)
             self.artifacts.put(key, name, data)
             return data
-        heat = re.fullmatch(r"(\w+)_heatmap\.png", name)  # a 2-D array (e.g. units x time of a recurrent trace)
+        heat = re.fullmatch(
+            r"(\w+)_heatmap\.png", name
+        )  # a 2-D array (e.g. units x time of a recurrent trace)
         if heat and self.artifacts.exists(key, f"{heat.group(1)}.npy"):
             arr = np.load(self.artifacts.path(key, f"{heat.group(1)}.npy"), allow_pickle=False)
-            data = png_bytes(colorize(normalize_maps(arr.reshape(1, arr.shape[0], -1), shared_scale=True)[0]), upscale_to=8 * max(arr.shape))
+            data = png_bytes(
+                colorize(normalize_maps(arr.reshape(1, arr.shape[0], -1), shared_scale=True)[0]),
+                upscale_to=8 * max(arr.shape),
+            )
             self.artifacts.put(key, name, data)
             return data
         m = re.fullmatch(r"channel_(\d+)\.png", name)

@@ -69,7 +69,9 @@ class RecurrentService:
                     self._inputs.pop(next(reversed(self._inputs)))
         return hit
 
-    def dataset_item(self, lm: LoadedModel, dataset_id: str, index: int) -> tuple[torch.Tensor, int | None, str]:
+    def dataset_item(
+        self, lm: LoadedModel, dataset_id: str, index: int
+    ) -> tuple[torch.Tensor, int | None, str]:
         info = self.datasets.get(dataset_id)
         if not 0 <= index < info.num_images:
             raise InvalidInputError(
@@ -175,7 +177,10 @@ class RecurrentService:
             "steps_counted": st.steps_counted,
             "thresholds": {"left": rec.LEFT_SATURATED, "right": rec.RIGHT_SATURATED},
             "gates": {
-                g: {"left_saturated": st.left[g].round(6).tolist(), "right_saturated": st.right[g].round(6).tolist()}
+                g: {
+                    "left_saturated": st.left[g].round(6).tolist(),
+                    "right_saturated": st.right[g].round(6).tolist(),
+                }
                 for g in st.left
             },
             "histogram": hist,
@@ -196,9 +201,16 @@ class RecurrentService:
             model = lm.model if snapshot is None else self._snapshot(lm, snapshot)
             y = torch.from_numpy(labels[:limit]).to(lm.device)
             with lm.lock:
-                flow = rec.gradient_flow(model.rnn, model.readout, model.to_sequence(x[:limit].to(lm.device)), y)
+                flow = rec.gradient_flow(
+                    model.rnn, model.readout, model.to_sequence(x[:limit].to(lm.device)), y
+                )
             curves[model_id] = _curve(flow)
-        return {"dataset": dataset_id, "images": min(limit, len(labels)), "snapshot": snapshot, "models": curves}
+        return {
+            "dataset": dataset_id,
+            "images": min(limit, len(labels)),
+            "snapshot": snapshot,
+            "models": curves,
+        }
 
     def _snapshot(self, lm: LoadedModel, snapshot: str) -> torch.nn.Module:
         from server.zoo.checkpoints import load_into, read_state_dict
@@ -212,7 +224,9 @@ class RecurrentService:
         load_into(model, read_state_dict(snaps[snapshot]))
         return model
 
-    def exploding(self, dataset_id: str, limit: int = 256, clip: float = 1.0, scale: float = EXPLODING_SCALE) -> dict:
+    def exploding(
+        self, dataset_id: str, limit: int = 256, clip: float = 1.0, scale: float = EXPLODING_SCALE
+    ) -> dict:
         """A plain tanh RNN initialised to explode (orthogonal recurrent matrix x ``scale``, small inputs, no bias),
         its gradient flow without clipping and with each step's backpropagated gradient clipped to ``clip``."""
         if not clip > 0:
@@ -230,7 +244,7 @@ class RecurrentService:
         clipped = rec.gradient_flow(rnn, readout, seq, y, clip=clip)
         return {
             "dataset": dataset_id,
-            "images": int(len(y)),
+            "images": len(y),
             "scale": scale,
             "clip": clip,
             "models": {"exploding_rnn": _curve(plain), "exploding_rnn_clipped": _curve(clipped)},

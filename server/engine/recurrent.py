@@ -36,10 +36,12 @@ def cell_kind(rnn: nn.RNNBase) -> str:
 
 
 def _weights(rnn: nn.RNNBase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    zeros = torch.zeros(rnn.weight_hh_l0.shape[0], dtype=rnn.weight_hh_l0.dtype, device=rnn.weight_hh_l0.device)
-    b_ih = rnn.bias_ih_l0 if rnn.bias else zeros
-    b_hh = rnn.bias_hh_l0 if rnn.bias else zeros
-    return rnn.weight_ih_l0, rnn.weight_hh_l0, b_ih, b_hh
+    w_ih: torch.Tensor = getattr(rnn, "weight_ih_l0")
+    w_hh: torch.Tensor = getattr(rnn, "weight_hh_l0")
+    zeros = torch.zeros(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
+    b_ih: torch.Tensor = getattr(rnn, "bias_ih_l0") if rnn.bias else zeros
+    b_hh: torch.Tensor = getattr(rnn, "bias_hh_l0") if rnn.bias else zeros
+    return w_ih, w_hh, b_ih, b_hh
 
 
 def cell_step(
@@ -199,7 +201,9 @@ def gradient_flow(
     return GradientFlow((norms / n).numpy(), float(loss.detach()) / n, clip)
 
 
-def _recorder(norms: torch.Tensor, step: int, clip: float | None) -> Callable[[torch.Tensor], torch.Tensor | None]:
+def _recorder(
+    norms: torch.Tensor, step: int, clip: float | None
+) -> Callable[[torch.Tensor], torch.Tensor | None]:
     def hook(grad: torch.Tensor) -> torch.Tensor | None:
         per_seq = grad.norm(dim=1)
         if clip is not None:
@@ -212,7 +216,9 @@ def _recorder(norms: torch.Tensor, step: int, clip: float | None) -> Callable[[t
     return hook
 
 
-def exploding_rnn(hidden: int, num_classes: int, *, gain: float = 2.0, seed: int = 0) -> tuple[nn.RNN, nn.Linear]:
+def exploding_rnn(
+    hidden: int, num_classes: int, *, gain: float = 2.0, seed: int = 0
+) -> tuple[nn.RNN, nn.Linear]:
     """A tanh RNN initialised in the chaotic regime, where gradients explode backwards in time.
 
     Recurrent weights are i.i.d. N(0, gain^2 / hidden) (Sompolinsky et al. 1988: gain > 1 is chaotic; the
@@ -223,8 +229,8 @@ def exploding_rnn(hidden: int, num_classes: int, *, gain: float = 2.0, seed: int
     rnn = nn.RNN(1, hidden, batch_first=True, bias=False)
     readout = nn.Linear(hidden, num_classes)
     with torch.no_grad():
-        rnn.weight_hh_l0.copy_(torch.randn(hidden, hidden, generator=g) * gain / hidden**0.5)
-        rnn.weight_ih_l0.copy_(torch.randn(hidden, 1, generator=g))
+        getattr(rnn, "weight_hh_l0").copy_(torch.randn(hidden, hidden, generator=g) * gain / hidden**0.5)
+        getattr(rnn, "weight_ih_l0").copy_(torch.randn(hidden, 1, generator=g))
         readout.weight.copy_(torch.randn(num_classes, hidden, generator=g) / hidden**0.5)
         readout.bias.zero_()
     for p in (*rnn.parameters(), *readout.parameters()):

@@ -194,7 +194,12 @@ def _recurrent_metrics(model_id: str) -> dict:
     if not path.is_file():
         return {}
     m = json.loads(path.read_text())
-    return {"held_out_accuracy": m["test_accuracy"], "epochs": m["epochs"], "recipe": m["recipe"], "seed": m["seed"]}
+    return {
+        "held_out_accuracy": m["test_accuracy"],
+        "epochs": m["epochs"],
+        "recipe": m["recipe"],
+        "seed": m["seed"],
+    }
 
 
 def _recurrent_spec(cell: str) -> ModelSpec:

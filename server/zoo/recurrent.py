@@ -59,7 +59,9 @@ class SequenceClassifier(nn.Module):
     the last hidden state, so layer ``final`` gives the final hidden states as features.
     """
 
-    def __init__(self, cell: str, hidden: int = HIDDEN, num_classes: int = 10, order: tuple[int, ...] | None = None):
+    def __init__(
+        self, cell: str, hidden: int = HIDDEN, num_classes: int = 10, order: tuple[int, ...] | None = None
+    ):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, not {cell!r}")
@@ -153,7 +155,8 @@ def train_one(
 def train_all(models_dir: Path, *, epochs: int = EPOCHS, seed: int = SEED) -> dict[str, dict]:
     split = digits_split(seed)
     return {
-        MODEL_IDS[c]: train_one(c, models_dir / MODEL_IDS[c], epochs=epochs, seed=seed, split=split) for c in CELLS
+        MODEL_IDS[c]: train_one(c, models_dir / MODEL_IDS[c], epochs=epochs, seed=seed, split=split)
+        for c in CELLS
     }
 
 

@@ -23,7 +23,12 @@ def test_cards_say_recurrent_with_length_hidden_size_gates_and_held_out_accuracy
         with torch.inference_mode():
             pred = model(torch.from_numpy(split.x_test)).argmax(1).numpy()
         assert acc == pytest.approx(float((pred == split.y_test).mean()))
-    assert client.get("/api/v1/models/seq_lstm").json()["recurrent"]["gates"] == ["input", "forget", "cell", "output"]
+    assert client.get("/api/v1/models/seq_lstm").json()["recurrent"]["gates"] == [
+        "input",
+        "forget",
+        "cell",
+        "output",
+    ]
     assert client.get("/api/v1/models/seq_rnn").json()["recurrent"]["gates"] == []
     assert listed["digits_cnn"]["kind"] == "cnn"
 
@@ -92,7 +97,9 @@ def test_gate_stats_and_forget_histogram_over_the_digits(client):
 
 
 def test_gradient_flow_lstm_ratio_is_at_least_ten_times_the_rnns(client):
-    r = client.get("/api/v1/recurrent/gradient-flow", params={"models": ",".join(MODELS), "dataset": "digits"})
+    r = client.get(
+        "/api/v1/recurrent/gradient-flow", params={"models": ",".join(MODELS), "dataset": "digits"}
+    )
     assert r.status_code == 200, r.text
     curves = r.json()["models"]
     assert r.json()["images"] == 256 and all(len(c["norms"]) == 64 for c in curves.values())
@@ -116,3 +123,26 @@ def test_exploding_variant_grows_without_clipping_and_stays_under_the_clip_with_
     assert backwards[-1] > 100 * backwards[0] and (np.diff(backwards) > 0).mean() > 0.9
     assert clipped.max() <= 2.0 + 1e-9
     assert client.get("/api/v1/recurrent/gradient-flow/exploding", params={"clip": 0}).status_code == 422
+
+
+def _finished(client, job_id: str, timeout: float = 300.0) -> dict:
+    from tests.conftest import wait_for
+
+    return wait_for(
+        lambda: (
+            (j := client.get(f"/api/v1/jobs/{job_id}").json())["status"]
+            in ("succeeded", "failed", "cancelled")
+            and j
+        ),
+        timeout,
+    )
+
+
+def test_projection_takes_the_final_hidden_states(client):
+    body = {"model": "seq_gru", "layer": "final", "dataset": "digits", "method": "pca"}
+    r = client.post("/api/v1/projections", json=body)
+    assert r.status_code == 202, r.text
+    job = _finished(client, r.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    assert len(job["result"]["coords"]) == 1797 and job["result"]["feature_dim"] == 64
+    assert job["result"]["purity"]["trustworthiness"] > 0.5

@@ -61,7 +61,9 @@ async def sequence(
         try:
             item = SequenceRequest.model_validate_json(await request.body())
         except ValidationError as e:
-            fields = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in e.errors())
+            fields = "; ".join(
+                f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in e.errors()
+            )
             raise InvalidInputError(f'Send JSON {{"dataset": "<id>", "index": <int>}} ({fields}).') from None
     else:
         raise UnsupportedMediaError(
@@ -106,10 +108,14 @@ def _model_list(models: str) -> list[str]:
 @router.get("/recurrent/gradient-flow")
 def gradient_flow(
     svc: RecurrentDep,
-    models: Annotated[str, Query(description="comma-separated recurrent model ids")] = "seq_rnn,seq_lstm,seq_gru",
+    models: Annotated[
+        str, Query(description="comma-separated recurrent model ids")
+    ] = "seq_rnn,seq_lstm,seq_gru",
     dataset: str = "digits",
     limit: Annotated[int, Query(ge=1, le=MAX_GRADIENT_IMAGES, description="the first N images")] = 256,
-    snapshot: Annotated[str | None, Query(description="a training snapshot, e.g. epoch_01 (default: final)")] = None,
+    snapshot: Annotated[
+        str | None, Query(description="a training snapshot, e.g. epoch_01 (default: final)")
+    ] = None,
 ) -> dict[str, Any]:
     """The vanishing-gradient curve: the batch mean of ||dLoss/dh_t|| for every step t, per model."""
     return svc.gradient_flow(_model_list(models), dataset, limit, snapshot)
@@ -120,8 +126,12 @@ def gradient_flow_exploding(
     svc: RecurrentDep,
     dataset: str = "digits",
     limit: Annotated[int, Query(ge=1, le=MAX_GRADIENT_IMAGES)] = 256,
-    clip: Annotated[float, Query(gt=0, description="norm each step's backpropagated gradient is clipped to")] = 1.0,
-    gain: Annotated[float, Query(ge=1, le=10, description="gain of the random recurrent matrix")] = EXPLODING_SCALE,
+    clip: Annotated[
+        float, Query(gt=0, description="norm each step's backpropagated gradient is clipped to")
+    ] = 1.0,
+    gain: Annotated[
+        float, Query(ge=1, le=10, description="gain of the random recurrent matrix")
+    ] = EXPLODING_SCALE,
 ) -> dict[str, Any]:
     """A plain RNN initialised to explode: ||dLoss/dh_t|| per step without clipping and with clipping."""
     return svc.exploding(dataset, limit, clip, gain)
