@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,17 +31,18 @@ def cell_kind(rnn: nn.RNNBase) -> str:
     kind = {"RNN_TANH": "rnn", "LSTM": "lstm", "GRU": "gru"}.get(rnn.mode)
     if kind is None:
         raise ValueError(f"unsupported recurrent mode {rnn.mode!r} (tanh RNN, LSTM or GRU)")
-    if rnn.num_layers != 1 or rnn.bidirectional or not rnn.batch_first or getattr(rnn, "proj_size", 0):
+    projected = int(getattr(rnn, "proj_size", 0)) > 0
+    if rnn.num_layers != 1 or rnn.bidirectional or not rnn.batch_first or projected:
         raise ValueError("only one-layer, unidirectional, batch_first recurrent modules without projections")
     return kind
 
 
 def _weights(rnn: nn.RNNBase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    w_ih: torch.Tensor = getattr(rnn, "weight_ih_l0")
-    w_hh: torch.Tensor = getattr(rnn, "weight_hh_l0")
+    w_ih: torch.Tensor = cast(torch.Tensor, rnn.weight_ih_l0)
+    w_hh: torch.Tensor = cast(torch.Tensor, rnn.weight_hh_l0)
     zeros = torch.zeros(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
-    b_ih: torch.Tensor = getattr(rnn, "bias_ih_l0") if rnn.bias else zeros
-    b_hh: torch.Tensor = getattr(rnn, "bias_hh_l0") if rnn.bias else zeros
+    b_ih: torch.Tensor = cast(torch.Tensor, rnn.bias_ih_l0) if rnn.bias else zeros
+    b_hh: torch.Tensor = cast(torch.Tensor, rnn.bias_hh_l0) if rnn.bias else zeros
     return w_ih, w_hh, b_ih, b_hh
 
 
@@ -229,8 +231,10 @@ def exploding_rnn(
     rnn = nn.RNN(1, hidden, batch_first=True, bias=False)
     readout = nn.Linear(hidden, num_classes)
     with torch.no_grad():
-        getattr(rnn, "weight_hh_l0").copy_(torch.randn(hidden, hidden, generator=g) * gain / hidden**0.5)
-        getattr(rnn, "weight_ih_l0").copy_(torch.randn(hidden, 1, generator=g))
+        cast(torch.Tensor, rnn.weight_hh_l0).copy_(
+            torch.randn(hidden, hidden, generator=g) * gain / hidden**0.5
+        )
+        cast(torch.Tensor, rnn.weight_ih_l0).copy_(torch.randn(hidden, 1, generator=g))
         readout.weight.copy_(torch.randn(num_classes, hidden, generator=g) / hidden**0.5)
         readout.bias.zero_()
     for p in (*rnn.parameters(), *readout.parameters()):
