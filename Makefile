@@ -50,11 +50,14 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The bundled models: Lite0 comes with its pip package; digits_cnn (seeded, ~5 s) and the DCGAN dcgan_digits
-# (seeded, 1,500 steps: about 1-4 min on 2 cores, depending on load) are trained here once.
+# The bundled models: Lite0 comes with its pip package; digits_cnn (seeded, ~5 s), the DCGAN dcgan_digits
+# (seeded, 1,500 steps: about 1-4 min on 2 cores, depending on load) and seq_rnn, seq_lstm and seq_gru
+# (seeded, 80 epochs each; minutes on 2 cores, see README) are trained here once.
 models: $(STAMP)
 	@test -f models/digits_cnn/final.safetensors || $(PY) -m server.zoo.digits
 	@test -f models/dcgan_digits/final.json || $(PY) -m server.zoo.dcgan
+	@test -f models/seq_rnn/final.safetensors -a -f models/seq_lstm/final.safetensors -a -f models/seq_gru/final.safetensors \
+	  || $(PY) -m server.zoo.recurrent
 
 run: models
 	@echo ""

@@ -146,10 +146,22 @@ class ExploreService(UploadService):
 
     def render_on_demand(self, key: str, name: str) -> bytes | None:
         """PNGs rendered on their first GET from stored raw arrays: ``channel_<i>.png`` (one per
-        channel) from activations.npy, and ``input.png`` from input.npy. None if ``name`` is neither."""
+        channel) from activations.npy, ``input.png`` from input.npy, and ``<array>_heatmap.png`` from a
+        2-D ``<array>.npy`` (rows x columns, one colour scale). None if ``name`` is none of these."""
         if name == "input.png" and self.artifacts.exists(key, "input.npy"):
             pixels = np.load(self.artifacts.path(key, "input.npy"), allow_pickle=False)
             data = png_bytes(pixels, upscale_to=224)
+            self.artifacts.put(key, name, data)
+            return data
+        heat = re.fullmatch(
+            r"(\w+)_heatmap\.png", name
+        )  # a 2-D array (e.g. units x time of a recurrent trace)
+        if heat and self.artifacts.exists(key, f"{heat.group(1)}.npy"):
+            arr = np.load(self.artifacts.path(key, f"{heat.group(1)}.npy"), allow_pickle=False)
+            data = png_bytes(
+                colorize(normalize_maps(arr.reshape(1, arr.shape[0], -1), shared_scale=True)[0]),
+                upscale_to=8 * max(arr.shape),
+            )
             self.artifacts.put(key, name, data)
             return data
         m = re.fullmatch(r"channel_(\d+)\.png", name)

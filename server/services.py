@@ -29,6 +29,7 @@ from server.gan import GanService
 from server.jobs import JobManager, MemoryJobStore, ThreadRunner
 from server.jobs_redis import CeleryRunner, RedisJobStore, make_celery
 from server.projections import ProjectionService
+from server.recurrent import RecurrentService
 from server.tasks import TASKS
 from server.top_images import TopImagesService
 from server.zoo.builtin import ensure_registered
@@ -52,6 +53,7 @@ class Services:
     deepvis: DeepVisService
     top_images: TopImagesService
     gan: GanService
+    recurrent: RecurrentService
     jobs: JobManager = field(init=False, repr=False)  # built last: its runner runs jobs with these services
     _by_data_dir: dict[str, Services] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -83,6 +85,7 @@ class Services:
             deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
             top_images=TopImagesService(zoo, datasets, artifacts),
             gan=GanService(settings, zoo, artifacts),
+            recurrent=RecurrentService(zoo, datasets, artifacts),
         )
         services.jobs = jobs or build_job_manager(settings, services)
         return services

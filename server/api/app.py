@@ -27,6 +27,7 @@ from server.api.routers import (
     models,
     optvis,
     projections,
+    recurrent,
 )
 from server.config import Settings, get_settings
 from server.services import Services
@@ -46,6 +47,7 @@ ROUTERS: list[Any] = [
     audits.router,
     checkpoints.router,
     gan.router,
+    recurrent.router,
 ]
 
 

@@ -23,6 +23,7 @@ from server.explore import ExploreService
 from server.gan import GanService
 from server.jobs import JobManager, JobPlan
 from server.projections import ProjectionService
+from server.recurrent import RecurrentService
 from server.services import Services
 from server.top_images import TopImagesService
 from server.zoo.manager import ZooManager
@@ -66,6 +67,7 @@ CheckpointsDep = Annotated[CheckpointService, Depends(_service("checkpoints"))]
 DeepVisDep = Annotated[DeepVisService, Depends(_service("deepvis"))]
 TopImagesDep = Annotated[TopImagesService, Depends(_service("top_images"))]
 GanDep = Annotated[GanService, Depends(_service("gan"))]
+RecurrentDep = Annotated[RecurrentService, Depends(_service("recurrent"))]
 
 Reply = TypeVar("Reply", bound=JobStarted)
 

@@ -231,6 +231,85 @@ DCGAN_GENERATOR, DCGAN_DISCRIMINATOR = _dcgan_spec("generator"), _dcgan_spec("di
 # A GAN by id -> its two halves' zoo ids (GET /api/v1/gan/{id}/...).
 GANS: dict[str, tuple[str, str]] = {"dcgan_digits": (DCGAN_GENERATOR.card.id, DCGAN_DISCRIMINATOR.card.id)}
 
+
+# --- seq_rnn, seq_lstm, seq_gru ------------------------------------------------------------------------
+
+_recurrent_lock = threading.Lock()
+
+
+def recurrent_dir(model_id: str) -> Path:
+    return get_settings().models_dir / model_id
+
+
+def _recurrent_locate(model_id: str) -> WeightsLocation:
+    path = recurrent_dir(model_id) / "final.safetensors"
+    if not path.is_file():
+        # Trained on first use (all three, about a minute on a CPU), then cached under models/.
+        from server.zoo.recurrent import train_all
+
+        with _recurrent_lock:
+            if not path.is_file():
+                train_all(get_settings().models_dir)
+    return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.recurrent)")
+
+
+def _recurrent_metrics(model_id: str) -> dict:
+    import json
+
+    path = recurrent_dir(model_id) / "metrics.json"
+    if not path.is_file():
+        return {}
+    m = json.loads(path.read_text())
+    return {
+        "held_out_accuracy": m["test_accuracy"],
+        "epochs": m["epochs"],
+        "recipe": m["recipe"],
+        "seed": m["seed"],
+    }
+
+
+def _recurrent_spec(cell: str) -> ModelSpec:
+    from server.zoo import recurrent as rec
+
+    model_id = rec.MODEL_IDS[cell]
+    title = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU"}[cell]
+    return ModelSpec(
+        card=ModelCard(
+            id=model_id,
+            architecture=f"SequenceClassifier({cell})",
+            source="convlens",
+            input_size=(1, 8, 8),
+            mean=(0.0,),
+            std=(1.0,),
+            num_classes=10,
+            labels=tuple(str(i) for i in range(10)),
+            crop_pct=1.0,
+            interpolation="box",
+            description=f"One-layer {title}, {rec.HIDDEN} hidden units, reading scikit-learn's 8x8 digits pixel by "
+            "pixel (64 steps, most varying pixels first); layer 'final' is the last hidden state.",
+            pretrained_on="scikit-learn digits (pixel by pixel)",
+            default_layer="final",
+            kind="recurrent",
+            recurrent={
+                "cell": cell,
+                "input_length": rec.SEQ_LEN,
+                "input_features": 1,
+                "hidden_size": rec.HIDDEN,
+                "gates": list(rec.GATES[cell]),
+                "has_cell_state": cell == "lstm",
+                "reading_order": "pixels by decreasing standard deviation over the training split",
+            },
+        ),
+        build=functools.partial(rec.SequenceClassifier, cell),
+        locate_weights=functools.partial(_recurrent_locate, model_id),
+        load_weights=_load_state,
+        tags=("digits", "recurrent"),
+        metrics=functools.partial(_recurrent_metrics, model_id),
+    )
+
+
+RECURRENT_SPECS = tuple(_recurrent_spec(cell) for cell in ("rnn", "lstm", "gru"))
+
 # --- torchvision and timm architectures from the lecture ------------------------------------------------
 
 TORCHVISION_MODELS = {
@@ -391,6 +470,7 @@ BUILTIN_SPECS: tuple[ModelSpec, ...] = (
     DIGITS_CNN,
     DCGAN_GENERATOR,
     DCGAN_DISCRIMINATOR,
+    *RECURRENT_SPECS,
     *(_torchvision_spec(arch, title, layer) for arch, (title, layer) in TORCHVISION_MODELS.items()),
     INCEPTION_RESNET_V2,
 )

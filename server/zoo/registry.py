@@ -39,7 +39,9 @@ class ModelCard:
         ""  # what builds it: "mynet:MyNet" (user code), a torchvision/timm name, "ExportedProgram"
     )
     weights_format: str = ""  # how its weights are stored, when the file name does not say (see zoo.origin)
-    kind: str = "classifier"  # classifier | generator (input: a latent vector) | discriminator
+    kind: str = "classifier"  # classifier | generator (input: a latent vector) | discriminator | recurrent
+    # recurrent models: cell, input_length, hidden_size, gates, reading_order (see server/zoo/recurrent.py)
+    recurrent: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -51,6 +53,7 @@ class ModelCard:
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
         d["labels"] = list(self.labels)
+        d["recurrent"] = dict(self.recurrent)
         return d
 
 
@@ -71,6 +74,8 @@ class ModelSpec:
     locate_weights: Callable[[], WeightsLocation]
     load_weights: Callable[[nn.Module, WeightsLocation], None]
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # what training measured (e.g. held-out accuracy), read when a card is shown; {} when not trained yet
+    metrics: Callable[[], dict[str, Any]] | None = None
 
     def with_card(self, **changes: Any) -> ModelSpec:
         return replace(self, card=replace(self.card, **changes))

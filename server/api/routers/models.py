@@ -54,8 +54,10 @@ def model_card(
 ) -> dict[str, Any]:
     """The full model card."""
     card = zoo.card(model_id)
-    status, source, message = weights_status(zoo.spec(model_id))
+    spec = zoo.spec(model_id)
+    status, source, message = weights_status(spec)
     d = card.to_dict()
+    d["metrics"] = spec.metrics() if spec.metrics and not untrained else {}
     d.update(
         origin=model_origin(zoo.spec(model_id)),
         pretrained=(status == "available") and not untrained,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -31,7 +33,7 @@ class ModelSummary(BaseModel):
     description: str
     default_layer: str
     origin: ModelOrigin
-    kind: str = "classifier"
+    kind: str = "classifier"  # classifier | generator | discriminator | recurrent
 
 
 class ModelCardOut(ModelSummary):
@@ -43,6 +45,8 @@ class ModelCardOut(ModelSummary):
     weights_source: str
     pretrained_on: str
     untrained: bool
+    recurrent: dict[str, Any] = {}  # recurrent models: cell, input_length, hidden_size, gates, ...
+    metrics: dict[str, Any] = {}  # what training measured, e.g. held_out_accuracy (models trained here)
 
 
 class LayerOut(BaseModel):
