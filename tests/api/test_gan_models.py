@@ -49,7 +49,10 @@ def test_discriminator_predicts_real_for_a_real_digit_and_explores(client, digit
 
 
 def test_discriminator_attributions_of_real(client, digit_png):
-    for data in ({"method": "gradcam", "layer": "features.2"}, {"method": "guided_backprop", "class_index": "1"}):
+    for data in (
+        {"method": "gradcam", "layer": "features.2"},
+        {"method": "guided_backprop", "class_index": "1"},
+    ):
         r = client.post(f"/api/v1/models/{D}/attributions", files={"image": ("d.png", digit_png)}, data=data)
         assert r.status_code == 200, r.text
         m = _npy(client, r.json()["npy_url"])

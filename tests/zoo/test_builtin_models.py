@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from server.config import get_settings
+from server.engine.hooks import active_hook_count, capture
 from server.zoo.builtin import ensure_registered
 from server.zoo.registry import list_specs
 from tests.zoo.contract import assert_model_contract
