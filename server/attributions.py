@@ -21,7 +21,7 @@ from server.engine.imaging import (
     png_bytes,
     signed_map_to_rgb,
 )
-from server.errors import InvalidInputError, NotFoundError
+from server.errors import InvalidInputError
 from server.uploads import UploadService
 from server.zoo.manager import LoadedModel
 
@@ -61,10 +61,7 @@ class AttributionRequest:
             )
         if not self.layer:
             return
-        try:
-            info = lm.layer(self.layer)
-        except NotFoundError as exc:
-            raise InvalidInputError(exc.message) from None
+        info = lm.layer(self.layer)  # an unknown layer: 404 naming the closest ones, as everywhere
         if not info.output_shape:
             raise InvalidInputError(f"Layer '{self.layer}' is not called in the model's forward pass.")
         if self.channel is not None:

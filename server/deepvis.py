@@ -40,10 +40,7 @@ def check_target(lm: LoadedModel, target: dict[str, Any]) -> None:
     layer = target.get("layer")
     if not layer:
         raise InvalidInputError("Give a layer with a channel or a neuron, or a class_index.")
-    try:
-        info = lm.layer(layer)
-    except NotFoundError as exc:  # a bad parameter of this request: 422, with the suggestions kept
-        raise InvalidInputError(exc.message) from None
+    info = lm.layer(layer)  # an unknown layer: 404 naming the closest ones, as everywhere
     if not info.output_shape:
         raise InvalidInputError(f"Layer '{layer}' is not called in the model's forward pass.")
     if target.get("channel") is not None:

@@ -58,6 +58,11 @@ def _preload(app: FastAPI) -> None:
     except Exception as exc:  # reported by /readyz
         app.state.ready_error = f"default model '{s.default_model}' failed to load: {exc}"
         log.exception("preload failed")
+        return
+    try:  # the built-in datasets too, so that the first listing does not build them (~10 s)
+        services.datasets.ensure_builtins()
+    except Exception:
+        log.exception("building the built-in datasets failed")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:

@@ -243,7 +243,8 @@ class DatasetStore:
     # --- internals ----------------------------------------------------------------------------------
 
     def _dir(self, dataset_id: str) -> Path:
-        if not dataset_id or dataset_id != dataset_id_for(dataset_id) or dataset_id.startswith("."):
+        valid = _ID_RE.sub("-", dataset_id.strip().lower()).strip("-_")[:64] == dataset_id
+        if not dataset_id or not valid or dataset_id.startswith("."):  # no dataset can have this id
             raise NotFoundError(f"Unknown dataset '{dataset_id}'.")
         return self.root / dataset_id
 

@@ -7,8 +7,9 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from server.api.deps import ArtifactsDep, ExploreDep
+from server.api.openapi import error_responses, file_response
 
-router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"], responses=error_responses(404, 422, 507))
 
 _MEDIA = {
     ".png": "image/png",
@@ -20,7 +21,7 @@ _MEDIA = {
 }
 
 
-@router.get("/{key}/{name}")
+@router.get("/{key}/{name}", response_class=Response, responses=file_response(*_MEDIA.values()))
 def artifact(key: str, name: str, artifacts: ArtifactsDep, explore: ExploreDep) -> Response:
     entry = artifacts.budget.acquire(artifacts.root / key / name)  # not evicted while it is sent
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.schemas.jobs import CachedJobStarted, JobStarted
 
@@ -19,7 +19,9 @@ class AuditIn(BaseModel):
         default_factory=dict,
         description="Overrides of the default thresholds, each in [0, 1] (docs/AUDIT.md).",
     )
-    max_images: int | None = Field(None, description="Audit an even spread of at most this many images.")
+    max_images: int | None = Field(
+        None, ge=2, description="Audit an even spread of at most this many images."
+    )
     batch_size: int = 64
     what_if: bool = Field(
         False, description="Zero the flagged filters and report the accuracy change (labelled data)."
@@ -42,6 +44,16 @@ class CheckpointRefIn(BaseModel):
 
 
 class CheckpointCompareIn(BaseModel):
+    # Checkpoints given by name are files of `model`: the contract says so (anyOf), not only the code.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["model"], "properties": {"model": {"type": "string"}}},
+                {"properties": {"checkpoints": {"items": {"$ref": "#/components/schemas/CheckpointRefIn"}}}},
+            ]
+        }
+    )
+
     model: str | None = Field(None, description="The model of checkpoints given by name.")
     checkpoints: list[str | CheckpointRefIn] = Field(
         description="Two or more checkpoints, compared in order (names of files in models/<model>/ or refs).",
@@ -59,3 +71,8 @@ class AuditJobOut(CachedJobStarted):
 class CheckpointCompareJobOut(JobStarted):
     checkpoints: list[str] = Field(description="the labels of the compared checkpoints, in order")
     untrained: bool
+
+
+class CheckpointsOut(BaseModel):
+    model: str
+    checkpoints: list[str] = Field(description="file stems under models/<model>/")

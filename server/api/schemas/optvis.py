@@ -15,10 +15,34 @@ def _target_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("deepvis_target", message)
 
 
+_NULL = {"type": "null"}
+_INDEX = {"type": "integer", "minimum": 0}
+_LAYER = {"type": "string"}
+
+
 class DeepVisTarget(BaseModel):
     """A filter (``layer`` + ``channel``), a neuron (``layer`` + flat ``neuron`` index) or a class."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The three shapes of a target, in the contract too (the validator below enforces the same).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["class_index"],
+                    "properties": {"class_index": _INDEX, "layer": _NULL, "channel": _NULL, "neuron": _NULL},
+                },
+                {
+                    "required": ["layer", "channel"],
+                    "properties": {"layer": _LAYER, "channel": _INDEX, "neuron": _NULL, "class_index": _NULL},
+                },
+                {
+                    "required": ["layer", "neuron"],
+                    "properties": {"layer": _LAYER, "neuron": _INDEX, "channel": _NULL, "class_index": _NULL},
+                },
+            ]
+        },
+    )
 
     layer: str | None = None
     channel: int | None = Field(None, ge=0)
