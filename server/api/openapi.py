@@ -44,3 +44,27 @@ def file_response(*media_types: str, description: str = "the file") -> dict[int 
     """The ``responses=`` of a route whose 200 is a file of one of ``media_types`` (not JSON)."""
     binary = {"schema": {"type": "string", "format": "binary"}}
     return {200: {"description": description, "content": {m: binary for m in media_types}}}
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf: [X, {type: null}]`` -> ``X``: an optional multipart field is left out, never sent as null."""
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        rest = [o for o in options if o != {"type": "null"}]
+        if len(rest) == 1 and len(rest) < len(options):
+            return {**{k: v for k, v in schema.items() if k != "anyOf"}, **rest[0]}
+    return schema
+
+
+def multipart_without_nulls(openapi: dict[str, Any]) -> dict[str, Any]:
+    """The document with every multipart form's optional fields stated as their type: a form part
+    cannot be null (clients generated from the schema would send the text 'null' or no file)."""
+    components = openapi.get("components", {}).get("schemas", {})
+    for path_item in openapi.get("paths", {}).values():
+        for op in path_item.values():
+            content = (op.get("requestBody") or {}).get("content", {})
+            ref = content.get("multipart/form-data", {}).get("schema", {}).get("$ref")
+            if ref:
+                body = components[ref.rsplit("/", 1)[-1]]
+                body["properties"] = {k: _not_null(v) for k, v in body.get("properties", {}).items()}
+    return openapi

@@ -90,8 +90,7 @@ _ONE_SOURCE = {
     "oneOf": [
         {
             "required": ["archive"],
-            "properties": {"archive": {"type": "string", "format": "binary"}},
-            "not": {"required": ["images"]},
+            "properties": {"archive": {"type": "string", "format": "binary"}, "images": False},
         },
         {
             "required": ["images"],

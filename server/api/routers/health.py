@@ -26,6 +26,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Ready once the default model is loaded (503 until then, with the reason)."""
     state = request.app.state
+    if state.drain.draining:
+        return JSONResponse(
+            {"status": "shutting down", "detail": "the server is shutting down"}, status_code=503
+        )
     if state.ready.is_set():
         return JSONResponse(
             {

@@ -115,7 +115,7 @@ async def activations(
     settings: SettingsDep,
     svc: ExploreDep,
     admission: AdmissionDep,
-    layer: Annotated[str, Form(description="dotted layer name from /layers")],
+    layer: Annotated[str, Form(min_length=1, description="dotted layer name from /layers")],
     image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")],
     scale: Annotated[str, Form(pattern="^(per_channel|shared)$")] = "per_channel",
     untrained: Untrained = False,

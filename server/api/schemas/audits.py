@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.schemas.jobs import CachedJobStarted, JobStarted
+from server.engine.audit import AuditThresholds
+
+# Threshold overrides: known names only, each in [0, 1] (the contract states both; the audit checks them too).
+Thresholds = dict[str, Annotated[float, Field(ge=0, le=1)]]
+THRESHOLD_NAMES = {"propertyNames": {"enum": sorted(AuditThresholds().to_dict())}}
 
 
 class AuditIn(BaseModel):
@@ -15,9 +20,10 @@ class AuditIn(BaseModel):
     untrained: bool = Field(
         False, description="Audit the architecture with random weights (explicit opt-in)."
     )
-    thresholds: dict[str, float] = Field(
+    thresholds: Thresholds = Field(
         default_factory=dict,
         description="Overrides of the default thresholds, each in [0, 1] (docs/AUDIT.md).",
+        json_schema_extra=THRESHOLD_NAMES,
     )
     max_images: int | None = Field(
         None, ge=2, description="Audit an even spread of at most this many images."
@@ -59,7 +65,11 @@ class CheckpointCompareIn(BaseModel):
         description="Two or more checkpoints, compared in order (names of files in models/<model>/ or refs).",
         min_length=2,
     )
-    thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. {'unchanged_update': 1e-6}.")
+    thresholds: Thresholds = Field(
+        default_factory=dict,
+        description="e.g. {'unchanged_update': 1e-6}.",
+        json_schema_extra=THRESHOLD_NAMES,
+    )
 
 
 class AuditJobOut(CachedJobStarted):
