@@ -106,15 +106,15 @@ class AttributionService(UploadService):
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        with lm.lock:
-            if req.target_kind == "top_k":
-                assert req.layer is not None
-                attrs = backprop_top_filters(lm.model, x, req.layer, req.top_k or 1, req.method, req.position)
-            else:
-                # a class target explains the class score; Grad-CAM reads it at `layer`
-                layer = req.layer if req.target_kind != "class" or req.method == "gradcam" else None
-                target = Target(layer, req.channel, req.neuron, req.class_index, req.position)  # type: ignore[arg-type]
-                attrs = [attribute(lm.model, x, target, req.method)]
+        # no model lock: hooks and rectifier rewriting are this thread's (rectifiers.py)
+        if req.target_kind == "top_k":
+            assert req.layer is not None
+            attrs = backprop_top_filters(lm.model, x, req.layer, req.top_k or 1, req.method, req.position)
+        else:
+            # a class target explains the class score; Grad-CAM reads it at `layer`
+            layer = req.layer if req.target_kind != "class" or req.method == "gradcam" else None
+            target = Target(layer, req.channel, req.neuron, req.class_index, req.position)  # type: ignore[arg-type]
+            attrs = [attribute(lm.model, x, target, req.method)]
         maps = []
         for i, a in enumerate(attrs):
             self.artifacts.put(cache_key, f"map_{i}.png", map_png(a))

@@ -95,9 +95,9 @@ _ONE_SOURCE = {
         {
             "required": ["images"],
             "properties": {
-                "images": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}}
+                "images": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
+                "archive": False,
             },
-            "not": {"required": ["archive"]},
         },
     ]
 }
