@@ -61,7 +61,9 @@ def test_second_opinion_model_by_setting(zoo, digits_model):
     from server.deepvis import second_opinion_id
 
     lite0 = zoo.load("efficientnet_lite0")
-    assert second_opinion_id(zoo, "auto", lite0) == "efficientnet_lite1"  # a Lite model other than the rendered
+    assert (
+        second_opinion_id(zoo, "auto", lite0) == "efficientnet_lite1"
+    )  # a Lite model other than the rendered
     assert second_opinion_id(zoo, "auto", zoo.load("efficientnet_lite1")) == "efficientnet_lite0"
     assert second_opinion_id(zoo, "efficientnet_lite2", lite0) == "efficientnet_lite2"
     assert second_opinion_id(zoo, "none", lite0) is None
@@ -71,5 +73,7 @@ def test_second_opinion_model_by_setting(zoo, digits_model):
 
 
 def test_class_render_of_digits_has_no_second_opinion(services):
-    out = services.deepvis.render({"model": "digits_cnn", "target": {"class_index": 2}, "knobs": {"steps": 3}})
+    out = services.deepvis.render(
+        {"model": "digits_cnn", "target": {"class_index": 2}, "knobs": {"steps": 3}}
+    )
     assert out["second_opinion"] is None and out["verdict"] is None and 0 <= out["class_probability"] <= 1
