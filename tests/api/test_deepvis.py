@@ -94,7 +94,6 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
             "param='pixel'",
         ),
         ({"target": {"class_index": 10}}, "class_index 10 is out of range"),
-        ({"target": {"layer": "features.33", "channel": 0}}, "Unknown layer 'features.33'"),
         ({"target": {"layer": "features.3", "channel": 64}}, "Channel 64 is out of range"),
         ({"target": {"layer": "features.3", "neuron": 4096}}, "Neuron 4096 is out of range"),
         ({"target": {"layer": "features.3", "channel": 1, "neuron": 2}}, "exactly one of channel or neuron"),
@@ -104,6 +103,12 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
         ({"target": {"class_index": 1}, "wobble": 3}, "wobble"),
     ],
 )
+def test_an_unknown_layer_gets_404_naming_the_closest(client):
+    r = start(client, target={"layer": "features.33", "channel": 0})
+    assert r.status_code == 404, r.text
+    assert "Unknown layer 'features.33'" in r.json()["detail"] and "features.3" in r.json()["detail"]
+
+
 def test_bad_parameters_get_422_with_a_message(client, body, message):
     r = start(client, **body)
     assert r.status_code == 422, r.text
@@ -140,7 +145,7 @@ def test_top_images_of_a_filter_over_the_digits_dataset(client):
     ("body", "status", "message"),
     [
         ({"dataset": "digits", "layer": "features.3", "channel": 64}, 422, "Channel 64 is out of range"),
-        ({"dataset": "digits", "layer": "nope", "channel": 0}, 422, "Unknown layer 'nope'"),
+        ({"dataset": "digits", "layer": "nope", "channel": 0}, 404, "Unknown layer 'nope'"),
         ({"dataset": "no-such-set", "layer": "features.3", "channel": 0}, 404, "Unknown dataset"),
         ({"dataset": "digits", "layer": "features.3", "channel": 0, "k": 0}, 422, "k"),
     ],

@@ -28,7 +28,7 @@ class AuditIn(BaseModel):
     max_images: int | None = Field(
         None, ge=2, description="Audit an even spread of at most this many images."
     )
-    batch_size: int = 64
+    batch_size: int = Field(64, ge=1, le=1024)
     what_if: bool = Field(
         False, description="Zero the flagged filters and report the accuracy change (labelled data)."
     )
@@ -54,7 +54,7 @@ class CheckpointCompareIn(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                {"required": ["model"], "properties": {"model": {"type": "string"}}},
+                {"required": ["model"], "properties": {"model": {"type": "string", "minLength": 1}}},
                 {"properties": {"checkpoints": {"items": {"$ref": "#/components/schemas/CheckpointRefIn"}}}},
             ]
         }
