@@ -291,8 +291,15 @@ class JobManager:
     """
 
     def __init__(
-        self, store: JobStore, runner: Runner, tasks: Mapping[str, Task], data_dir: Path | None = None
+        self,
+        store: JobStore,
+        runner: Runner,
+        tasks: Mapping[str, Task],
+        data_dir: Path | None = None,
+        result_alive: Callable[[Any], bool] | None = None,
     ) -> None:
+        # whether a finished job's result may answer an identical request: its files may be evicted
+        self.result_alive = result_alive or (lambda _result: True)
         self.store = store
         self.runner = runner
         self.tasks = tasks
@@ -303,8 +310,8 @@ class JobManager:
             raise InvalidInputError(f"unknown task kind '{kind}'")
         if cache_key:
             cached = self.store.find_cached(cache_key)
-            if cached is not None:
-                return cached
+            if cached is not None and self.result_alive(cached.result):
+                return cached  # else a file it links to was evicted: run it again
         if self.data_dir is not None:
             params = {**params, "data_dir": str(self.data_dir)}
         state = JobState(id=uuid.uuid4().hex, kind=kind, params=params, cache_key=cache_key)

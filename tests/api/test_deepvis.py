@@ -154,3 +154,17 @@ def test_top_images_bad_parameters(client, body, status, message):
     r = client.post("/api/v1/models/digits_cnn/top-images", json=body)
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
+
+
+def test_a_cached_job_whose_images_were_evicted_runs_again(client):
+    """Issue 12: a finished job answers an identical request only while the files it links to exist."""
+    body = {"target": {"class_index": 3}, "steps": 8, "seed": 5}
+    first = start(client, **body).json()
+    result = finished(client, first["job_id"])["result"]
+    key = result["image_url"].split("/")[-2]
+    budget = client.app.state.services.artifacts.budget
+    budget.remove_tree(budget.root / "artifacts" / key)  # what eviction does to the whole folder
+    again = start(client, **body).json()
+    assert again["cached"] is False and again["job_id"] != first["job_id"]
+    rerun = finished(client, again["job_id"])["result"]
+    assert client.get(rerun["image_url"]).status_code == 200
