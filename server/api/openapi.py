@@ -47,18 +47,24 @@ def file_response(*media_types: str, description: str = "the file") -> dict[int 
 
 
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """``anyOf: [X, {type: null}]`` -> ``X``: an optional multipart field is left out, never sent as null."""
+    """``anyOf: [X, {type: null}]`` -> ``X``: an optional multipart field is left out, never sent as null.
+    A file is never empty (an empty upload is a 415)."""
     options = schema.get("anyOf")
     if isinstance(options, list):
         rest = [o for o in options if o != {"type": "null"}]
         if len(rest) == 1 and len(rest) < len(options):
-            return {**{k: v for k, v in schema.items() if k != "anyOf"}, **rest[0]}
+            schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **rest[0]}
+    if schema.get("format") == "binary":
+        schema = {**schema, "minLength": 1}
+    if isinstance(schema.get("items"), dict) and schema["items"].get("format") == "binary":
+        schema = {**schema, "items": {**schema["items"], "minLength": 1}}
     return schema
 
 
 def multipart_without_nulls(openapi: dict[str, Any]) -> dict[str, Any]:
     """The document with every multipart form's optional fields stated as their type: a form part
-    cannot be null (clients generated from the schema would send the text 'null' or no file)."""
+    cannot be null (clients generated from the schema would send the text 'null' or no file), and
+    every file has at least one byte."""
     components = openapi.get("components", {}).get("schemas", {})
     for path_item in openapi.get("paths", {}).values():
         for op in path_item.values():

@@ -82,6 +82,12 @@ def test_top_k_filters_in_one_request(client, digit_png):
     assert all(npy(client, m["npy_url"]).shape == (1, 8, 8) for m in maps)
 
 
+def test_an_unknown_layer_gets_404_naming_the_closest(client, digit_png):
+    r = post(client, "digits_cnn", digit_png, layer="features.33", channel=0)
+    assert r.status_code == 404, r.text
+    assert "Unknown layer 'features.33'" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("form", "message"),
     [
@@ -96,12 +102,6 @@ def test_top_k_filters_in_one_request(client, digit_png):
         ({"layer": "features.3", "top_k": 0}, "top_k"),
     ],
 )
-def test_an_unknown_layer_gets_404_naming_the_closest(client, digit_png):
-    r = post(client, "digits_cnn", digit_png, layer="features.33", channel=0)
-    assert r.status_code == 404, r.text
-    assert "Unknown layer 'features.33'" in r.json()["detail"]
-
-
 def test_bad_parameters_get_422_with_a_message(client, digit_png, form, message):
     r = post(client, "digits_cnn", digit_png, **form)
     assert r.status_code == 422, r.text

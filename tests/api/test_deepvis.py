@@ -81,6 +81,12 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
     assert got == [True]
 
 
+def test_an_unknown_layer_gets_404_naming_the_closest(client):
+    r = start(client, target={"layer": "features.33", "channel": 0})
+    assert r.status_code == 404, r.text
+    assert "Unknown layer 'features.33'" in r.json()["detail"] and "features.3" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -103,12 +109,6 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
         ({"target": {"class_index": 1}, "wobble": 3}, "wobble"),
     ],
 )
-def test_an_unknown_layer_gets_404_naming_the_closest(client):
-    r = start(client, target={"layer": "features.33", "channel": 0})
-    assert r.status_code == 404, r.text
-    assert "Unknown layer 'features.33'" in r.json()["detail"] and "features.3" in r.json()["detail"]
-
-
 def test_bad_parameters_get_422_with_a_message(client, body, message):
     r = start(client, **body)
     assert r.status_code == 422, r.text

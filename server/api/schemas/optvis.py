@@ -24,8 +24,10 @@ class DeepVisTarget(BaseModel):
     """A filter (``layer`` + ``channel``), a neuron (``layer`` + flat ``neuron`` index) or a class."""
 
     # The three shapes of a target, in the contract too (the validator below enforces the same).
+    # strict: `false` is not the class 0 (the schema says integer)
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "oneOf": [
                 {
@@ -73,7 +75,7 @@ class TransformsIn(BaseModel):
 class DeepVisRequest(BaseModel):
     """Every knob of the render; any left out comes from the preset."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # as the schema says: no bool for an int
 
     target: DeepVisTarget
     preset: Literal["deepvis", "lucid", "fooling"] = "deepvis"
@@ -108,7 +110,7 @@ class DeepVisJobOut(CachedJobStarted):
 class TopImagesRequest(BaseModel):
     """The DeepVis toolbox's top-9 for one filter over a stored dataset."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset: str = Field(min_length=1)
     layer: str = Field(min_length=1)
