@@ -54,11 +54,15 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
         rest = [o for o in options if o != {"type": "null"}]
         if len(rest) == 1 and len(rest) < len(options):
             schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **rest[0]}
-    if schema.get("format") == "binary":
+    if _is_file(schema):
         schema = {**schema, "minLength": 1}
-    if isinstance(schema.get("items"), dict) and schema["items"].get("format") == "binary":
+    if isinstance(schema.get("items"), dict) and _is_file(schema["items"]):
         schema = {**schema, "items": {**schema["items"], "minLength": 1}}
     return schema
+
+
+def _is_file(schema: dict[str, Any]) -> bool:
+    return schema.get("format") == "binary" or schema.get("contentMediaType") == "application/octet-stream"
 
 
 def multipart_without_nulls(openapi: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from server.api.schemas.jobs import CachedJobStarted
@@ -24,10 +24,8 @@ class DeepVisTarget(BaseModel):
     """A filter (``layer`` + ``channel``), a neuron (``layer`` + flat ``neuron`` index) or a class."""
 
     # The three shapes of a target, in the contract too (the validator below enforces the same).
-    # strict: `false` is not the class 0 (the schema says integer)
     model_config = ConfigDict(
         extra="forbid",
-        strict=True,
         json_schema_extra={
             "oneOf": [
                 {
@@ -50,6 +48,13 @@ class DeepVisTarget(BaseModel):
     channel: int | None = Field(None, ge=0)
     neuron: int | None = Field(None, ge=0)
     class_index: int | None = Field(None, ge=0)
+
+    @field_validator("channel", "neuron", "class_index", mode="before")
+    @classmethod
+    def not_a_bool(cls, v: object) -> object:
+        if isinstance(v, bool):  # JSON false is not the class 0 (the schema says integer)
+            raise _target_error("an index must be an integer, not true or false")
+        return v
 
     @model_validator(mode="after")
     def one_target(self) -> DeepVisTarget:
@@ -75,7 +80,7 @@ class TransformsIn(BaseModel):
 class DeepVisRequest(BaseModel):
     """Every knob of the render; any left out comes from the preset."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # as the schema says: no bool for an int
+    model_config = ConfigDict(extra="forbid")
 
     target: DeepVisTarget
     preset: Literal["deepvis", "lucid", "fooling"] = "deepvis"
@@ -110,7 +115,7 @@ class DeepVisJobOut(CachedJobStarted):
 class TopImagesRequest(BaseModel):
     """The DeepVis toolbox's top-9 for one filter over a stored dataset."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(min_length=1)
     layer: str = Field(min_length=1)
