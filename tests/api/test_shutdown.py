@@ -60,10 +60,12 @@ def test_sigterm_finishes_running_requests_exits_and_the_job_reads_interrupted_a
         )
     try:
         wait_for(lambda: _ok(f"{url}/readyz"), timeout=120, interval=0.25)
-        r = httpx.post(f"{url}/api/v1/models/digits_cnn/deepvis", json=DEEPVIS, timeout=30)
+        r = httpx.post(f"{url}/api/v1/models/digits_cnn/deepvis", json=DEEPVIS, timeout=120)
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
-        wait_for(lambda: httpx.get(f"{url}/api/v1/jobs/{job_id}").json()["progress"] > 0, timeout=60)
+        wait_for(
+            lambda: httpx.get(f"{url}/api/v1/jobs/{job_id}", timeout=60).json()["progress"] > 0, timeout=120
+        )
 
         # a request still running when the signal comes: loading Lite0 and predicting takes seconds
         answer: dict[str, httpx.Response | Exception] = {}
@@ -103,7 +105,7 @@ def test_sigterm_finishes_running_requests_exits_and_the_job_reads_interrupted_a
         stop_process(proc)
 
     with api_process(data, tmp_path / "logs", CONVLENS_DEFAULT_MODEL="digits_cnn") as url2:
-        state = httpx.get(f"{url2}/api/v1/jobs/{job_id}").json()
+        state = httpx.get(f"{url2}/api/v1/jobs/{job_id}", timeout=60).json()
         assert state["status"] == INTERRUPTED and "start it again" in state["error"]
 
 
