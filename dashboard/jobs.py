@@ -15,7 +15,9 @@ from typing import Any
 from dashboard.api_client import ApiError, get_client
 
 # Part of the API's contract (the ``status`` of ``GET /jobs/{id}``): a job in one of these never changes.
-TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATES = frozenset(
+    {"succeeded", "failed", "cancelled", "interrupted"}
+)  # interrupted: the API shut down
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,16 @@ def main() -> None:
         f"ConvLens API on http://{s.api_host}:{s.api_port}  (docs: http://{s.api_host}:{s.api_port}/docs)",
         flush=True,
     )
-    uvicorn.run("server.api.app:create_app", factory=True, host=s.api_host, port=s.api_port, log_level="info")
+    # SIGTERM: uvicorn stops accepting connections and waits up to the timeout for running requests;
+    # the app refuses new work meanwhile and marks its jobs interrupted (server/api/shutdown.py).
+    uvicorn.run(
+        "server.api.app:create_app",
+        factory=True,
+        host=s.api_host,
+        port=s.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=int(max(1, s.shutdown_timeout_seconds)),
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from server.engine.imaging import (
     png_bytes,
     signed_map_to_rgb,
 )
-from server.errors import InvalidInputError, NotFoundError
+from server.errors import InvalidInputError
 from server.uploads import UploadService
 from server.zoo.manager import LoadedModel
 
@@ -61,10 +61,7 @@ class AttributionRequest:
             )
         if not self.layer:
             return
-        try:
-            info = lm.layer(self.layer)
-        except NotFoundError as exc:
-            raise InvalidInputError(exc.message) from None
+        info = lm.layer(self.layer)  # an unknown layer: 404 naming the closest ones, as everywhere
         if not info.output_shape:
             raise InvalidInputError(f"Layer '{self.layer}' is not called in the model's forward pass.")
         if self.channel is not None:
@@ -109,15 +106,15 @@ class AttributionService(UploadService):
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        with lm.lock:
-            if req.target_kind == "top_k":
-                assert req.layer is not None
-                attrs = backprop_top_filters(lm.model, x, req.layer, req.top_k or 1, req.method, req.position)
-            else:
-                # a class target explains the class score; Grad-CAM reads it at `layer`
-                layer = req.layer if req.target_kind != "class" or req.method == "gradcam" else None
-                target = Target(layer, req.channel, req.neuron, req.class_index, req.position)  # type: ignore[arg-type]
-                attrs = [attribute(lm.model, x, target, req.method)]
+        # no model lock: hooks and rectifier rewriting are this thread's (rectifiers.py)
+        if req.target_kind == "top_k":
+            assert req.layer is not None
+            attrs = backprop_top_filters(lm.model, x, req.layer, req.top_k or 1, req.method, req.position)
+        else:
+            # a class target explains the class score; Grad-CAM reads it at `layer`
+            layer = req.layer if req.target_kind != "class" or req.method == "gradcam" else None
+            target = Target(layer, req.channel, req.neuron, req.class_index, req.position)  # type: ignore[arg-type]
+            attrs = [attribute(lm.model, x, target, req.method)]
         maps = []
         for i, a in enumerate(attrs):
             self.artifacts.put(cache_key, f"map_{i}.png", map_png(a))

@@ -87,6 +87,20 @@ class CacheBudget:
 
     # --- use ---------------------------------------------------------------------------------------------
 
+    def remove_tree(self, folder: Path) -> None:
+        """Delete ``folder`` (a deleted dataset's caches) and stop counting every file under it."""
+        folder = Path(folder)
+        with self._lock:
+            for path in [p for p in self._files if p.is_relative_to(folder)]:
+                e = self.entry(path)
+                self._entries[e] = self._entries.get(e, 0) - self._files.pop(path)
+                files = self._entry_files.get(e, set())
+                files.discard(path)
+                if not files:
+                    self._entries.pop(e, None)
+                    self._entry_files.pop(e, None)
+            shutil.rmtree(folder, ignore_errors=True)
+
     def used_bytes(self) -> int:
         with self._lock:
             return sum(self._entries.values())

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     model_concurrency: int = Field(2, ge=1, description="requests of one model computed at once")
     max_queue: int = Field(16, ge=0, description="requests of one model waiting beyond those; then 503")
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After of a 503 past the queue")
+    shutdown_timeout_seconds: float = Field(
+        20.0, gt=0, description="after SIGTERM, how long running requests may take before they are cut"
+    )
 
     # Caches
     result_cache_items: int = Field(64, ge=0, description="in-memory results kept per kind (content-keyed)")

@@ -40,10 +40,7 @@ def check_target(lm: LoadedModel, target: dict[str, Any]) -> None:
     layer = target.get("layer")
     if not layer:
         raise InvalidInputError("Give a layer with a channel or a neuron, or a class_index.")
-    try:
-        info = lm.layer(layer)
-    except NotFoundError as exc:  # a bad parameter of this request: 422, with the suggestions kept
-        raise InvalidInputError(exc.message) from None
+    info = lm.layer(layer)  # an unknown layer: 404 naming the closest ones, as everywhere
     if not info.output_shape:
         raise InvalidInputError(f"Layer '{layer}' is not called in the model's forward pass.")
     if target.get("channel") is not None:
@@ -100,7 +97,7 @@ def class_probabilities(lm: LoadedModel, img: np.ndarray) -> np.ndarray:
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     mean = torch.tensor(lm.card.mean).reshape(1, -1, 1, 1)
     std = torch.tensor(lm.card.std).reshape(1, -1, 1, 1)
-    with lm.lock, torch.inference_mode():
+    with torch.inference_mode():
         logits = lm.model(lm.to_input((x - mean) / std))
     return torch.softmax(logits.reshape(1, -1).float(), dim=1)[0].cpu().numpy()
 
@@ -191,17 +188,17 @@ class DeepVisService:
                 frame = {"step": done, "value": value, "image_url": url}
             sink(done / cfg.steps, f"step {done}/{cfg.steps}: objective {value:.4g}", frame)
 
-        with lm.lock:
-            result = render(
-                lm.model,
-                objective_for(target),
-                cfg,
-                input_size=card.input_size,
-                mean=card.mean,
-                std=card.std,
-                device=lm.device,
-                on_step=on_step,
-            )
+        # no model lock: render() changes no module state; its hooks are this thread's
+        result = render(
+            lm.model,
+            objective_for(target),
+            cfg,
+            input_size=card.input_size,
+            mean=card.mean,
+            std=card.std,
+            device=lm.device,
+            on_step=on_step,
+        )
         out: dict[str, Any] = {
             **lm.describe(),
             "target": target,

@@ -51,8 +51,8 @@ class ExploreService(UploadService):
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        # the lock: a concurrent activations request puts hooks on this same model (forward_until)
-        with lm.lock, torch.inference_mode():
+        # no lock: hooks of concurrent requests on this model act on their own thread's forward only
+        with torch.inference_mode():
             logits = lm.model(x)
         preds = predict_topk(logits, lm.card.labels, top_k)
         out = {
@@ -104,8 +104,8 @@ class ExploreService(UploadService):
     ) -> dict[str, Any]:
         layer = info.name
         sha = input_id
-        with lm.lock:
-            acts = forward_until(lm.model, [layer], x)  # the network beyond `layer` is not computed
+        # thread-scoped hooks: no model lock; the network beyond `layer` is not computed
+        acts = forward_until(lm.model, [layer], x)
         if layer not in acts:
             raise InvalidInputError(f"Layer '{layer}' produced no tensor output in a forward pass.")
         act = acts[layer][0].float().cpu().numpy()

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+INTERRUPTED = "interrupted"  # the server shut down while the job was queued or running
 
 
 class JobCancelled(Exception):
@@ -44,7 +45,7 @@ class JobState:
     id: str
     kind: str
     params: dict[str, Any]
-    status: str = "queued"  # queued | running | succeeded | failed | cancelled
+    status: str = "queued"  # queued | running | succeeded | failed | cancelled | interrupted
     progress: float = 0.0
     message: str = ""
     frame: Any = None  # latest intermediate result
@@ -231,7 +232,9 @@ def run_job(
         with ctx.services.artifacts.budget.scope():  # what the job writes or reads is not evicted under it
             result = fn(ctx, params)
     except JobCancelled:
-        store.update(job_id, status="cancelled", message="cancelled")
+        current = store.get(job_id)
+        if current is None or current.status != INTERRUPTED:  # interrupt_all() already said why
+            store.update(job_id, status="cancelled", message="cancelled")
     except ConvLensError as exc:
         store.update(
             job_id,
@@ -288,8 +291,15 @@ class JobManager:
     """
 
     def __init__(
-        self, store: JobStore, runner: Runner, tasks: Mapping[str, Task], data_dir: Path | None = None
+        self,
+        store: JobStore,
+        runner: Runner,
+        tasks: Mapping[str, Task],
+        data_dir: Path | None = None,
+        result_alive: Callable[[Any], bool] | None = None,
     ) -> None:
+        # whether a finished job's result may answer an identical request: its files may be evicted
+        self.result_alive = result_alive or (lambda _result: True)
         self.store = store
         self.runner = runner
         self.tasks = tasks
@@ -300,8 +310,8 @@ class JobManager:
             raise InvalidInputError(f"unknown task kind '{kind}'")
         if cache_key:
             cached = self.store.find_cached(cache_key)
-            if cached is not None:
-                return cached
+            if cached is not None and self.result_alive(cached.result):
+                return cached  # else a file it links to was evicted: run it again
         if self.data_dir is not None:
             params = {**params, "data_dir": str(self.data_dir)}
         state = JobState(id=uuid.uuid4().hex, kind=kind, params=params, cache_key=cache_key)
@@ -338,6 +348,17 @@ class JobManager:
             if st.done or time.monotonic() > deadline:
                 return st
             time.sleep(poll)
+
+    def interrupt_all(self, reason: str) -> list[JobState]:
+        """Mark every queued or running job of this process ``interrupted`` with ``reason`` and stop them
+        (their next progress report raises :class:`JobCancelled`); the jobs so marked."""
+        marked = []
+        for st in self.store.list():
+            if not st.done:
+                self.store.request_cancel(st.id)
+                self.store.update(st.id, status=INTERRUPTED, error=reason, message=reason)
+                marked.append(self.get(st.id))
+        return marked
 
     def shutdown(self) -> None:
         self.runner.shutdown()

@@ -69,7 +69,7 @@ class Services:
         zoo = zoo or ZooManager(settings.device, settings.model_memory_bytes)
         budget = CacheBudget(settings.cache_dir, settings.cache_max_bytes)  # every recomputable file
         artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
-        datasets = DatasetStore.from_settings(settings)
+        datasets = DatasetStore.from_settings(settings, budget)
         features = FeatureCache(datasets, budget=budget)
         services = cls(
             settings=settings,
@@ -112,7 +112,13 @@ def build_job_manager(settings: Settings, services: Services) -> JobManager:
     in Redis for Celery workers (which build their own services)."""
     if settings.job_backend == "celery":
         store = RedisJobStore.from_url(settings.redis_url, ttl=settings.job_ttl_seconds)
-        return JobManager(store, CeleryRunner(make_celery(settings)), TASKS, settings.data_dir)
+        return JobManager(
+            store, CeleryRunner(make_celery(settings)), TASKS, settings.data_dir, services.artifacts.alive
+        )
     return JobManager(
-        MemoryJobStore(), ThreadRunner(TASKS, services, settings.job_workers), TASKS, settings.data_dir
+        MemoryJobStore(),
+        ThreadRunner(TASKS, services, settings.job_workers),
+        TASKS,
+        settings.data_dir,
+        services.artifacts.alive,
     )

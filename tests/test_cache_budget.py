@@ -180,3 +180,38 @@ def test_api_enospc_is_507_then_the_next_request_works(small_client, monkeypatch
     r = activations(client, 1)
     assert r.status_code == 200
     assert client.get(r.json()["npy_url"]).status_code == 200
+
+
+def test_remove_tree_deletes_and_uncounts_a_folder(tmp_path):
+    b = CacheBudget(tmp_path, max_bytes=10_000)
+    b.write(tmp_path / "datasets" / "d" / "features" / "f.npz", b"1" * 700)
+    b.write(tmp_path / "datasets" / "e" / "features" / "f.npz", b"2" * 300)
+    b.remove_tree(tmp_path / "datasets" / "d")
+    assert not (tmp_path / "datasets" / "d").exists()
+    assert b.used_bytes() == disk_bytes(tmp_path) == 300
+
+
+def test_a_file_response_cut_by_the_client_releases_its_pin(tmp_path):
+    """Issue 12: the pin of an artifact being sent is released even when the client goes away mid-file
+    (a background task would never run then)."""
+    import asyncio
+
+    from server.api.routers.artifacts import PinnedFile
+
+    b = CacheBudget(tmp_path, max_bytes=10_000)
+    path = art(b, "k1")
+    b.write(path, b"x" * 5000)
+    entry = b.acquire(path)
+    assert b.pinned(path)
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            raise OSError("client went away")
+
+    scope = {"type": "http", "method": "GET", "headers": [], "path": "/", "asgi": {"spec_version": "2.4"}}
+    with pytest.raises(OSError):
+        asyncio.run(PinnedFile(path, release=lambda: b.release(entry))(scope, receive, send))
+    assert not b.pinned(path)

@@ -15,6 +15,7 @@ from server import __version__
 from server.api.admission import Admission
 from server.api.auth import TokenAuthMiddleware
 from server.api.errors import install_error_handlers
+from server.api.openapi import multipart_without_nulls
 from server.api.routers import (
     artifacts,
     attributions,
@@ -29,6 +30,7 @@ from server.api.routers import (
     projections,
     recurrent,
 )
+from server.api.shutdown import Drain, DrainMiddleware
 from server.config import Settings, get_settings
 from server.services import Services
 
@@ -62,6 +64,11 @@ def _preload(app: FastAPI) -> None:
     except Exception as exc:  # reported by /readyz
         app.state.ready_error = f"default model '{s.default_model}' failed to load: {exc}"
         log.exception("preload failed")
+        return
+    try:  # the built-in datasets too, so that the first listing does not build them (~10 s)
+        services.datasets.ensure_builtins()
+    except Exception:
+        log.exception("building the built-in datasets failed")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -73,11 +80,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        drain.restore()
+        drain.install_signal_handlers()
         if settings.preload_default_model:
             threading.Thread(target=_preload, args=(app,), daemon=True, name="convlens-preload").start()
         else:
             app.state.ready.set()
         yield
+        drain.begin()  # also when the server stops without a signal
         services.shutdown()
 
     app = FastAPI(
@@ -90,10 +100,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.admission = Admission(
         settings.max_queue, settings.model_concurrency, settings.retry_after_seconds
     )
+    app.state.drain = drain = Drain(services, settings.retry_after_seconds)
     app.state.ready = threading.Event()
     app.state.ready_error = None
 
     install_error_handlers(app)
+    app.add_middleware(DrainMiddleware, drain=drain)  # innermost: CORS and auth wrap its 503s
     if settings.api_token:  # added before CORS so that CORS wraps it: 401s carry CORS headers too
         app.add_middleware(TokenAuthMiddleware, token=settings.api_token)
     app.add_middleware(
@@ -104,4 +116,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     for router in ROUTERS:
         app.include_router(router)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = multipart_without_nulls(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

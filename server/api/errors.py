@@ -9,12 +9,24 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from server.cache_budget import DISK_FULL, disk_full_error
 from server.errors import ConvLensError
 from server.redact import redact
 
 log = logging.getLogger(__name__)
+
+
+def allowed_methods(req: Request) -> list[str]:
+    """Every method some route of the app answers at ``req``'s path (one route per method in FastAPI)."""
+    scope = {**req.scope, "method": "GET"}
+    methods: set[str] = set()
+    for route in req.app.router.routes:
+        match, _child = route.matches(scope)
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def _readable_validation(exc: RequestValidationError) -> str:
@@ -53,10 +65,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        detail = _public(_req, str(exc.detail))
+        if exc.status_code == 405:  # Starlette names only the first matching route's methods
+            allowed = allowed_methods(_req)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"Method {_req.method} is not allowed here; use {' or '.join(allowed)}."
         return JSONResponse(
-            status_code=exc.status_code,
-            content={"detail": _public(_req, str(exc.detail)), "error": "HTTPError"},
-            headers=getattr(exc, "headers", None),
+            status_code=exc.status_code, content={"detail": detail, "error": "HTTPError"}, headers=headers
         )
 
     @app.exception_handler(Exception)

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -41,6 +41,9 @@ from server.datasets.builtin import BUILTINS
 from server.datasets.writer import META, Item, items_from_files, items_from_zip, staged_dataset
 from server.engine.imaging import to_rgb
 from server.errors import ConflictError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from server.cache_budget import CacheBudget
 
 _ID_RE = re.compile(r"[^a-z0-9_-]+")
 
@@ -106,7 +109,9 @@ class DatasetStore:
         limits: ArchiveLimits | None = None,
         max_image_bytes: int = 20 * 1024 * 1024,
         max_image_pixels: int = 50_000_000,
+        budget: CacheBudget | None = None,
     ) -> None:
+        self.budget = budget  # counts the derived caches under cache_root (deleting a dataset uncounts them)
         self.root = Path(datasets_dir)
         self.cache_root = Path(cache_dir) / "datasets"
         self.limits = limits or ArchiveLimits(
@@ -118,7 +123,7 @@ class DatasetStore:
         self._info_cache: dict[str, tuple[float, DatasetInfo]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any) -> DatasetStore:
+    def from_settings(cls, settings: Any, budget: CacheBudget | None = None) -> DatasetStore:
         return cls(
             settings.datasets_dir,
             settings.cache_dir,
@@ -129,6 +134,7 @@ class DatasetStore:
             ),
             max_image_bytes=settings.max_upload_bytes,
             max_image_pixels=settings.max_image_pixels,
+            budget=budget,
         )
 
     # --- reading ------------------------------------------------------------------------------------
@@ -224,7 +230,10 @@ class DatasetStore:
             self._dir(dataset_id).rename(trash)  # atomic: the dataset disappears from listings at once
             self._info_cache.pop(dataset_id, None)
             shutil.rmtree(trash, ignore_errors=True)
-            shutil.rmtree(self.cache_dir(dataset_id), ignore_errors=True)
+            if self.budget is not None:
+                self.budget.remove_tree(self.cache_dir(dataset_id))
+            else:
+                shutil.rmtree(self.cache_dir(dataset_id), ignore_errors=True)
 
     def ensure_builtin(self, dataset_id: str) -> DatasetInfo:
         """Create the built-in ``dataset_id`` (digits, lfw_subset, skimage_photos) if it is not stored yet."""
@@ -243,7 +252,8 @@ class DatasetStore:
     # --- internals ----------------------------------------------------------------------------------
 
     def _dir(self, dataset_id: str) -> Path:
-        if not dataset_id or dataset_id != dataset_id_for(dataset_id) or dataset_id.startswith("."):
+        valid = _ID_RE.sub("-", dataset_id.strip().lower()).strip("-_")[:64] == dataset_id
+        if not dataset_id or not valid or dataset_id.startswith("."):  # no dataset can have this id
             raise NotFoundError(f"Unknown dataset '{dataset_id}'.")
         return self.root / dataset_id
 

@@ -82,10 +82,15 @@ def test_top_k_filters_in_one_request(client, digit_png):
     assert all(npy(client, m["npy_url"]).shape == (1, 8, 8) for m in maps)
 
 
+def test_an_unknown_layer_gets_404_naming_the_closest(client, digit_png):
+    r = post(client, "digits_cnn", digit_png, layer="features.33", channel=0)
+    assert r.status_code == 404, r.text
+    assert "Unknown layer 'features.33'" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"layer": "features.33", "channel": 0}, "Unknown layer 'features.33'"),
         ({"layer": "features.3", "channel": 64}, "Channel 64 is out of range"),
         ({"layer": "features.3", "channel": -1}, "channel"),
         ({"layer": "features.3", "neuron": 64 * 8 * 8}, "Neuron 4096 is out of range"),
@@ -105,7 +110,7 @@ def test_bad_parameters_get_422_with_a_message(client, digit_png, form, message)
 
 def test_bad_uploads(client):
     r = client.post(URL.format("digits_cnn"), data={"layer": "features.3", "channel": "0"})
-    assert r.status_code == 415
+    assert r.status_code == 422 and "image: Field required" in r.json()["detail"]  # the field is required
     r = post(client, "digits_cnn", b"not an image at all", layer="features.3", channel=0)
     assert r.status_code == 415
 

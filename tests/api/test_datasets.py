@@ -107,3 +107,14 @@ def test_delete_removes_the_dataset_and_its_cache(client, settings) -> None:
     assert not (settings.cache_dir / "datasets" / "temp").exists()
     assert not (settings.datasets_dir / "temp").exists()
     assert client.get("/api/v1/datasets/temp").status_code == 404
+
+
+def test_delete_uncounts_the_datasets_caches_from_the_disk_budget(client, settings) -> None:
+    files = [("images", (f"{i}.png", png(i * 20, size=8), "image/png")) for i in range(6)]
+    assert client.post("/api/v1/datasets", data={"name": "counted"}, files=files).status_code == 201
+    budget = client.app.state.services.artifacts.budget
+    before = budget.used_bytes()
+    budget.write(settings.cache_dir / "datasets" / "counted" / "features" / "f.npz", b"x" * 4000)
+    assert budget.used_bytes() == before + 4000
+    assert client.delete("/api/v1/datasets/counted").status_code == 200
+    assert budget.used_bytes() == before  # issue 12: the count followed the deleted files

@@ -81,6 +81,12 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
     assert got == [True]
 
 
+def test_an_unknown_layer_gets_404_naming_the_closest(client):
+    r = start(client, target={"layer": "features.33", "channel": 0})
+    assert r.status_code == 404, r.text
+    assert "Unknown layer 'features.33'" in r.json()["detail"] and "features.3" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -94,7 +100,6 @@ def test_cancel_stops_within_one_step_and_frees_the_model(client):
             "param='pixel'",
         ),
         ({"target": {"class_index": 10}}, "class_index 10 is out of range"),
-        ({"target": {"layer": "features.33", "channel": 0}}, "Unknown layer 'features.33'"),
         ({"target": {"layer": "features.3", "channel": 64}}, "Channel 64 is out of range"),
         ({"target": {"layer": "features.3", "neuron": 4096}}, "Neuron 4096 is out of range"),
         ({"target": {"layer": "features.3", "channel": 1, "neuron": 2}}, "exactly one of channel or neuron"),
@@ -140,7 +145,7 @@ def test_top_images_of_a_filter_over_the_digits_dataset(client):
     ("body", "status", "message"),
     [
         ({"dataset": "digits", "layer": "features.3", "channel": 64}, 422, "Channel 64 is out of range"),
-        ({"dataset": "digits", "layer": "nope", "channel": 0}, 422, "Unknown layer 'nope'"),
+        ({"dataset": "digits", "layer": "nope", "channel": 0}, 404, "Unknown layer 'nope'"),
         ({"dataset": "no-such-set", "layer": "features.3", "channel": 0}, 404, "Unknown dataset"),
         ({"dataset": "digits", "layer": "features.3", "channel": 0, "k": 0}, 422, "k"),
     ],
@@ -149,3 +154,17 @@ def test_top_images_bad_parameters(client, body, status, message):
     r = client.post("/api/v1/models/digits_cnn/top-images", json=body)
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
+
+
+def test_a_cached_job_whose_images_were_evicted_runs_again(client):
+    """Issue 12: a finished job answers an identical request only while the files it links to exist."""
+    body = {"target": {"class_index": 3}, "steps": 8, "seed": 5}
+    first = start(client, **body).json()
+    result = finished(client, first["job_id"])["result"]
+    key = result["image_url"].split("/")[-2]
+    budget = client.app.state.services.artifacts.budget
+    budget.remove_tree(budget.root / "artifacts" / key)  # what eviction does to the whole folder
+    again = start(client, **body).json()
+    assert again["cached"] is False and again["job_id"] != first["job_id"]
+    rerun = finished(client, again["job_id"])["result"]
+    assert client.get(rerun["image_url"]).status_code == 200

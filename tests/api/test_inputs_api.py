@@ -51,7 +51,7 @@ def test_bad_inputs(client, case, status, needle):
 
 def test_missing_image_field_is_readable(client):
     r = client.post("/api/v1/models/digits_cnn/predict")
-    assert r.status_code == 415 and "image" in r.json()["detail"]
+    assert r.status_code == 422 and "image: Field required" in r.json()["detail"]
 
 
 def test_upload_over_the_byte_limit_is_413(tmp_path):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import encode
+from tests.conftest import encode, wait_for
 from tests.processes import api_process
 
 pytestmark = pytest.mark.e2e
@@ -94,3 +96,52 @@ def test_disk_stays_within_the_budget_and_uploaded_datasets_are_kept(lab):
     assert httpx.get(f"{url}{first_npy}").status_code == 404  # evicted, least recently used
     assert sorted(p for p in (data_dir / "datasets").rglob("*") if p.is_file()) == dataset_files
     assert httpx.get(f"{url}/api/v1/datasets/mine").status_code == 200
+
+
+def _median_seconds(send, n: int) -> float:
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        r = send(i)
+        times.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+    return statistics.median(times)
+
+
+def test_a_long_deepvis_job_does_not_block_predict_or_attributions_on_the_same_model(lab):
+    """The issue's lock test: Lite0 at 224 px; medians of several requests (distinct images, so
+    nothing is answered from a cache), idle and while a 2,000-step DeepVis job renders on Lite0."""
+    url, _ = lab
+    model = f"{url}/api/v1/models/efficientnet_lite0"
+    seq = iter(range(10**6))
+
+    def predict(_i: int) -> httpx.Response:
+        return httpx.post(
+            f"{model}/predict", files={"image": ("x.png", noise_png(5000 + next(seq), size=224))}, timeout=120
+        )
+
+    def attribution(_i: int) -> httpx.Response:
+        return httpx.post(
+            f"{model}/attributions",
+            files={"image": ("x.png", noise_png(5000 + next(seq), size=224))},
+            data={"method": "guided_backprop", "layer": "blocks.3", "channel": "0"},
+            timeout=120,
+        )
+
+    predict(0), attribution(0)  # warm-up: model loaded, layers traced
+    idle_predict, idle_attr = _median_seconds(predict, 5), _median_seconds(attribution, 3)
+    r = httpx.post(f"{model}/deepvis", json={"target": {"class_index": 1}, "steps": 2000}, timeout=60)
+    assert r.status_code == 202, r.text
+    job = f"{url}{r.json()['job_url']}"
+    try:
+        wait_for(lambda: httpx.get(job).json()["progress"] > 0, timeout=120)
+        busy_predict, busy_attr = _median_seconds(predict, 5), _median_seconds(attribution, 3)
+        state = httpx.get(job).json()
+        assert state["status"] == "running", state  # measured while the render ran
+    finally:
+        httpx.delete(job)
+    print(
+        f"predict {idle_predict:.3f}s -> {busy_predict:.3f}s; attribution {idle_attr:.3f}s -> {busy_attr:.3f}s"
+    )
+    assert busy_predict <= 4 * idle_predict, (idle_predict, busy_predict)
+    assert busy_attr <= 4 * idle_attr, (idle_attr, busy_attr)

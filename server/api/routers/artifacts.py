@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
-from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from server.api.deps import ArtifactsDep, ExploreDep
+from server.api.openapi import error_responses, file_response
 
-router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"], responses=error_responses(404, 422, 507))
 
 _MEDIA = {
     ".png": "image/png",
@@ -20,7 +23,22 @@ _MEDIA = {
 }
 
 
-@router.get("/{key}/{name}")
+class PinnedFile(FileResponse):
+    """A file response that releases its cache pin when the response ends, however it ends: a
+    background task would not run when the client disconnects mid-file (the pin would leak)."""
+
+    def __init__(self, *args: object, release: Callable[[], None], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+@router.get("/{key}/{name}", response_class=Response, responses=file_response(*_MEDIA.values()))
 def artifact(key: str, name: str, artifacts: ArtifactsDep, explore: ExploreDep) -> Response:
     entry = artifacts.budget.acquire(artifacts.root / key / name)  # not evicted while it is sent
     try:
@@ -34,9 +52,9 @@ def artifact(key: str, name: str, artifacts: ArtifactsDep, explore: ExploreDep) 
         artifacts.budget.release(entry)
         raise
     media = _MEDIA.get(path.suffix, "application/octet-stream")
-    return FileResponse(
+    return PinnedFile(
         path,
         media_type=media,
         headers={"Cache-Control": "max-age=86400"},
-        background=BackgroundTask(artifacts.budget.release, entry),
+        release=lambda: artifacts.budget.release(entry),
     )

@@ -8,10 +8,15 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AdmissionDep, AttributionsDep, SettingsDep, ZooDep, read_upload
+from server.api.openapi import error_responses
 from server.api.schemas.attributions import AttributionsOut
 from server.attributions import MAX_TOP_K, AttributionRequest
 
-router = APIRouter(prefix="/api/v1/models", tags=["attributions"])
+router = APIRouter(
+    prefix="/api/v1/models",
+    tags=["attributions"],
+    responses=error_responses(400, 404, 409, 413, 415, 422, 507),
+)
 
 
 @router.post("/{model_id}/attributions", response_model=AttributionsOut)
@@ -21,7 +26,7 @@ async def attributions(
     settings: SettingsDep,
     svc: AttributionsDep,
     admission: AdmissionDep,
-    image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")] = None,
+    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")],
     method: Annotated[
         str, Form(pattern="^(deconvnet|guided_backprop|gradient|gradcam)$", description="how to project back")
     ] = "guided_backprop",

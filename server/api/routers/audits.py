@@ -6,11 +6,14 @@ from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 
 from server.api.deps import AuditsDep, JobsDep, start_job
+from server.api.openapi import error_responses
 from server.api.schemas.audits import AuditIn, AuditJobOut
 from server.audits import AuditRequest
 from server.engine.audit import AuditThresholds
 
-router = APIRouter(prefix="/api/v1/audits", tags=["audits"])
+router = APIRouter(
+    prefix="/api/v1/audits", tags=["audits"], responses=error_responses(400, 404, 409, 422, 507)
+)
 
 
 @router.post("", response_model=AuditJobOut, status_code=status.HTTP_202_ACCEPTED)
@@ -20,7 +23,7 @@ async def start_audit(body: AuditIn, audits: AuditsDep, jobs: JobsDep) -> AuditJ
     return await start_job(jobs, plan, AuditJobOut)
 
 
-@router.get("/thresholds")
+@router.get("/thresholds", response_model=dict[str, float])
 def default_thresholds() -> dict[str, float]:
     """The default thresholds (each adjustable per request, all in [0, 1])."""
     return AuditThresholds().to_dict()

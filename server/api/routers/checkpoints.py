@@ -8,12 +8,15 @@ from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 
 from server.api.deps import CheckpointsDep, JobsDep, ZooDep, start_job
-from server.api.schemas.audits import CheckpointCompareIn, CheckpointCompareJobOut
+from server.api.openapi import error_responses
+from server.api.schemas.audits import CheckpointCompareIn, CheckpointCompareJobOut, CheckpointsOut
 
-router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
+router = APIRouter(
+    prefix="/api/v1/checkpoints", tags=["checkpoints"], responses=error_responses(400, 404, 409, 422, 507)
+)
 
 
-@router.get("/{model_id}")
+@router.get("/{model_id}", response_model=CheckpointsOut)
 def list_checkpoints(model_id: str, zoo: ZooDep, checkpoints: CheckpointsDep) -> dict[str, Any]:
     """The checkpoint files stored under models/<model_id>/ (e.g. digits_cnn's training snapshots)."""
     zoo.spec(model_id)

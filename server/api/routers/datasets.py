@@ -8,10 +8,13 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import DatasetsDep, SettingsDep
+from server.api.openapi import error_responses, file_response
 from server.api.schemas.datasets import DatasetDetailOut, DatasetOut, DeletedOut
 from server.errors import InvalidInputError, PayloadTooLargeError
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = APIRouter(
+    prefix="/api/v1/datasets", tags=["datasets"], responses=error_responses(400, 404, 409, 413, 415, 422, 507)
+)
 
 PREFIX = "/api/v1/datasets"
 
@@ -61,14 +64,18 @@ async def get_dataset(
     return {**info.to_dict(), "images": images, "offset": offset, "limit": limit}
 
 
-@router.get("/{dataset_id}/images/{index}")
+@router.get(
+    "/{dataset_id}/images/{index}",
+    response_class=Response,
+    responses=file_response("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "image/tiff"),
+)
 def get_image(dataset_id: str, index: int, datasets: DatasetsDep) -> Response:
     """One image as it was uploaded."""
     data, media = datasets.image_bytes(dataset_id, index)
     return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
 
-@router.get("/{dataset_id}/thumbnails/{index}")
+@router.get("/{dataset_id}/thumbnails/{index}", response_class=Response, responses=file_response("image/png"))
 def get_thumbnail(dataset_id: str, index: int, datasets: DatasetsDep) -> Response:
     """A PNG thumbnail, at most 64 pixels a side."""
     return Response(
@@ -78,7 +85,30 @@ def get_thumbnail(dataset_id: str, index: int, datasets: DatasetsDep) -> Respons
     )
 
 
-@router.post("", response_model=DatasetOut, status_code=201)
+# Exactly one of `archive` and `images`: the contract says so too.
+_ONE_SOURCE = {
+    "oneOf": [
+        {
+            "required": ["archive"],
+            "properties": {"archive": {"type": "string", "format": "binary"}, "images": False},
+        },
+        {
+            "required": ["images"],
+            "properties": {
+                "images": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
+                "archive": False,
+            },
+        },
+    ]
+}
+
+
+@router.post(
+    "",
+    response_model=DatasetOut,
+    status_code=201,
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": _ONE_SOURCE}}}},
+)
 async def create_dataset(
     datasets: DatasetsDep,
     settings: SettingsDep,

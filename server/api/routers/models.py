@@ -10,12 +10,23 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AdmissionDep, ExploreDep, SettingsDep, ZooDep, read_upload
-from server.api.schemas.models import LayersOut, ModelCardOut, ModelSummary, PredictOut
+from server.api.openapi import error_responses
+from server.api.schemas.models import (
+    ActivationsOut,
+    FilterWeightsOut,
+    LayersOut,
+    LayerWeightsOut,
+    ModelCardOut,
+    ModelSummary,
+    PredictOut,
+)
 from server.errors import InvalidInputError
 from server.redact import redact
 from server.zoo.manager import model_origin, weights_status
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = APIRouter(
+    prefix="/api/v1/models", tags=["models"], responses=error_responses(400, 404, 409, 413, 415, 422, 507)
+)
 
 Untrained = Annotated[
     bool, Query(description="Build the architecture with random weights (explicit opt-in; responses say so).")
@@ -87,7 +98,7 @@ async def predict(
     settings: SettingsDep,
     svc: ExploreDep,
     admission: AdmissionDep,
-    image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")] = None,
+    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")],
     top_k: Annotated[int, Form(ge=1, le=100)] = 5,
     untrained: Untrained = False,
 ) -> dict[str, Any]:
@@ -103,15 +114,15 @@ async def predict(
         return await run_in_threadpool(work)
 
 
-@router.post("/{model_id}/activations")
+@router.post("/{model_id}/activations", response_model=ActivationsOut)
 async def activations(
     model_id: str,
     zoo: ZooDep,
     settings: SettingsDep,
     svc: ExploreDep,
     admission: AdmissionDep,
-    layer: Annotated[str, Form(description="dotted layer name from /layers")],
-    image: Annotated[UploadFile | None, File()] = None,
+    layer: Annotated[str, Form(min_length=1, description="dotted layer name from /layers")],
+    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")],
     scale: Annotated[str, Form(pattern="^(per_channel|shared)$")] = "per_channel",
     latent_seed: Annotated[
         int | None,
@@ -144,7 +155,7 @@ async def activations(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.get("/{model_id}/layers/{layer}/weights")
+@router.get("/{model_id}/layers/{layer}/weights", response_model=LayerWeightsOut)
 def layer_weights(
     model_id: str, layer: str, zoo: ZooDep, explore: ExploreDep, untrained: Untrained = False
 ) -> dict[str, Any]:
@@ -153,7 +164,7 @@ def layer_weights(
     return explore.weights(lm, layer)
 
 
-@router.get("/{model_id}/layers/{layer}/weights/{index}")
+@router.get("/{model_id}/layers/{layer}/weights/{index}", response_model=FilterWeightsOut)
 def filter_weights(
     model_id: str, layer: str, index: int, zoo: ZooDep, explore: ExploreDep, untrained: Untrained = False
 ) -> dict[str, Any]:

@@ -9,9 +9,12 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import DeepVisDep, JobsDep, TopImagesDep, start_job
+from server.api.openapi import error_responses
 from server.api.schemas.optvis import DeepVisJobOut, DeepVisRequest, TopImagesJobOut, TopImagesRequest
 
-router = APIRouter(prefix="/api/v1/models", tags=["deepvis"])
+router = APIRouter(
+    prefix="/api/v1/models", tags=["deepvis"], responses=error_responses(400, 404, 409, 422, 507)
+)
 
 Untrained = Annotated[bool, Query(description="random weights (explicit opt-in)")]
 

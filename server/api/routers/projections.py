@@ -11,9 +11,12 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import JobsDep, ProjectionsDep, start_job
+from server.api.openapi import error_responses, file_response
 from server.api.schemas.projections import (
+    ChannelValuesOut,
     LiveIn,
     LiveOut,
+    ParamSpecOut,
     PerplexityGuidanceOut,
     PointsOut,
     ProjectionIn,
@@ -25,7 +28,9 @@ from server.errors import ConflictError, NotFoundError
 from server.jobs import JobManager, JobState
 from server.projections import PROJECTION_TASK, ProjectionRequest, projection_csv
 
-router = APIRouter(prefix="/api/v1/projections", tags=["projections"])
+router = APIRouter(
+    prefix="/api/v1/projections", tags=["projections"], responses=error_responses(400, 404, 409, 422, 507)
+)
 
 
 def _projection_job(jobs: JobManager, job_id: str) -> JobState:
@@ -35,7 +40,7 @@ def _projection_job(jobs: JobManager, job_id: str) -> JobState:
     return state
 
 
-@router.get("/methods")
+@router.get("/methods", response_model=dict[str, list[ParamSpecOut]])
 def methods() -> dict[str, list[dict[str, Any]]]:
     """Every method's parameters with defaults and ranges (the dashboard builds its controls from this)."""
     return {method: [p.to_dict() for p in specs] for method, specs in PARAMS.items()}
@@ -85,7 +90,7 @@ async def points(job_id: str, jobs: JobsDep, service: ProjectionsDep) -> dict[st
     }
 
 
-@router.get("/{job_id}/activation")
+@router.get("/{job_id}/activation", response_model=ChannelValuesOut)
 async def activation(
     job_id: str, jobs: JobsDep, service: ProjectionsDep, channel: Annotated[int, Query(ge=0)]
 ) -> dict[str, Any]:
@@ -95,7 +100,7 @@ async def activation(
     return {"channel": channel, "layer": state.params["layer"], "values": values}
 
 
-@router.get("/{job_id}/export.csv")
+@router.get("/{job_id}/export.csv", response_class=Response, responses=file_response("text/csv"))
 def export_csv(job_id: str, jobs: JobsDep) -> Response:
     """index, x, y, label, predicted class of every point: the result, or the latest frame while running."""
     text, name = projection_csv(_projection_job(jobs, job_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,3 +32,23 @@ class CachedJobStarted(JobStarted):
     @classmethod
     def of(cls, state: JobState, **details: Any) -> Self:
         return super().of(state, cached=state.status == "succeeded", **details)
+
+
+class JobOut(BaseModel):
+    """A job's state: progress, the latest frame (``frame_index`` counts them), and the result or error."""
+
+    id: str
+    kind: str
+    params: dict[str, Any]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+    progress: float
+    message: str
+    frame: Any = None
+    frame_index: int
+    result: Any = None
+    error: str | None = None
+    error_status: int | None = None
+    created: float
+    updated: float
+    heartbeat: float
+    worker: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,3 +80,72 @@ class PredictOut(BaseModel):
     image_sha256: str
     predictions: list[PredictionOut]
     input_url: str
+
+
+class ChannelStatsOut(BaseModel):
+    index: int
+    mean: float
+    max: float
+    min: float
+    fraction_active: float
+
+
+class MosaicGridOut(BaseModel):
+    rows: int
+    cols: int
+    tile_h: int
+    tile_w: int
+    pad: int
+
+
+class ActivationsOut(BaseModel):
+    model: str
+    untrained: bool
+    pretrained: bool
+    layer: str
+    layer_type: str
+    kind: str
+    image_sha256: str
+    shape: list[int]
+    scale: Literal["per_channel", "shared"]
+    value_range: list[float]
+    channels: list[ChannelStatsOut]
+    silent_channels: list[int]
+    mosaic_url: str
+    mosaic_grid: MosaicGridOut
+    channel_url_template: str = Field(description="replace {index} with a channel index")
+    npy_url: str
+    input_url: str
+
+
+class FilterStatsOut(BaseModel):
+    index: int
+    norm: float
+    mean: float
+    fraction_positive: float
+
+
+class LayerWeightsOut(BaseModel):
+    model: str
+    untrained: bool
+    pretrained: bool
+    layer: str
+    type: str
+    shape: list[int]
+    is_first_conv: bool
+    fraction_positive: float
+    filters: list[FilterStatsOut]
+    rgb_tiles_url: str | None
+
+
+class FilterWeightsOut(BaseModel):
+    model: str
+    untrained: bool
+    pretrained: bool
+    layer: str
+    index: int
+    shape: list[int]
+    values: list[Any] = Field(
+        description="nested lists: input channels x kh x kw (or the inputs of a linear unit)"
+    )
+    rgb: list[list[list[int]]] | None = Field(None, description="first conv layer: the filter as RGB pixels")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from server.api.schemas.jobs import CachedJobStarted
@@ -15,15 +15,46 @@ def _target_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("deepvis_target", message)
 
 
+_NULL = {"type": "null"}
+_INDEX = {"type": "integer", "minimum": 0}
+_LAYER = {"type": "string"}
+
+
 class DeepVisTarget(BaseModel):
     """A filter (``layer`` + ``channel``), a neuron (``layer`` + flat ``neuron`` index) or a class."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The three shapes of a target, in the contract too (the validator below enforces the same).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["class_index"],
+                    "properties": {"class_index": _INDEX, "layer": _NULL, "channel": _NULL, "neuron": _NULL},
+                },
+                {
+                    "required": ["layer", "channel"],
+                    "properties": {"layer": _LAYER, "channel": _INDEX, "neuron": _NULL, "class_index": _NULL},
+                },
+                {
+                    "required": ["layer", "neuron"],
+                    "properties": {"layer": _LAYER, "neuron": _INDEX, "channel": _NULL, "class_index": _NULL},
+                },
+            ]
+        },
+    )
 
     layer: str | None = None
     channel: int | None = Field(None, ge=0)
     neuron: int | None = Field(None, ge=0)
     class_index: int | None = Field(None, ge=0)
+
+    @field_validator("channel", "neuron", "class_index", mode="before")
+    @classmethod
+    def not_a_bool(cls, v: object) -> object:
+        if isinstance(v, bool):  # JSON false is not the class 0 (the schema says integer)
+            raise _target_error("an index must be an integer, not true or false")
+        return v
 
     @model_validator(mode="after")
     def one_target(self) -> DeepVisTarget:

@@ -76,3 +76,19 @@ class PointsOut(BaseModel):
     model_labels: list[str]
     thumbnail_url: str = Field(description="append the point index")
     explore_image_url: str = Field(description="append the point index")
+
+
+class ParamSpecOut(BaseModel):
+    name: str
+    default: Any
+    kind: Literal["float", "int", "choice"]
+    minimum: float | None
+    maximum: float | None
+    choices: list[str]
+    help: str
+
+
+class ChannelValuesOut(BaseModel):
+    channel: int
+    layer: str
+    values: list[float]

@@ -239,12 +239,47 @@ def rectifier_modules(model: nn.Module) -> list[tuple[str, nn.Module, Rectifier]
     return out
 
 
+# The one piece of module state the rewriting changes: `inplace` switched off while any thread rewrites
+# (a plain forward of another thread computes the same values either way, so it needs no lock).
+# Counted per module, so that the last rewriting thread to leave switches it back on.
+_inplace_lock = threading.Lock()
+_inplace_users: dict[int, tuple[nn.Module, int]] = {}
+
+
+def _inplace_off(modules: list[nn.Module]) -> list[nn.Module]:
+    taken = []
+    with _inplace_lock:
+        for m in modules:
+            user = _inplace_users.get(id(m))
+            if user is not None:
+                _inplace_users[id(m)] = (m, user[1] + 1)
+            elif getattr(m, "inplace", False):
+                _inplace_users[id(m)] = (m, 1)
+                setattr(m, "inplace", False)  # noqa: B010
+            else:
+                continue
+            taken.append(m)
+    return taken
+
+
+def _inplace_restore(modules: list[nn.Module]) -> None:
+    with _inplace_lock:
+        for m in modules:
+            _m, n = _inplace_users[id(m)]
+            if n > 1:
+                _inplace_users[id(m)] = (m, n - 1)
+            else:
+                del _inplace_users[id(m)]
+                setattr(m, "inplace", True)  # noqa: B010
+
+
 @contextmanager
 def rewritten_rectifiers(model: nn.Module, mode: Mode) -> Iterator[None]:
     """Inside the block, backward passes through ``model``'s rectifiers follow ``mode``'s rule.
 
-    Only this thread's forwards are rewritten. Hooks, the function mode and any ``inplace`` flag switched off are restored on exit, also when
-    the forward or backward raises. Hold the model's lock around this block when the model is shared.
+    Only this thread's forwards are rewritten: hooks and the function mode are per thread, and the
+    ``inplace`` flags switched off are counted per module, so concurrent rewrites and plain forwards of
+    a shared model need no lock. All are restored on exit, also when the forward or backward raises.
     """
     if mode not in REWRITE_MODES:
         raise InvalidInputError(f"Unknown rectifier mode '{mode}'; use one of {', '.join(REWRITE_MODES)}.")
@@ -252,7 +287,7 @@ def rewritten_rectifiers(model: nn.Module, mode: Mode) -> Iterator[None]:
     saved_inputs: dict[int, list[torch.Tensor]] = {}
     modules = rectifier_modules(model)
     keep_native = {id(m) for _n, m, r in modules if mode == "guided_backprop" and r.kind in ZERO_BELOW}
-    inplace_off = [m for _n, m, _r in modules if getattr(m, "inplace", False) and id(m) not in keep_native]
+    needs_copy = [m for _n, m, _r in modules if id(m) not in keep_native]
 
     def pre_hook(m: nn.Module, args: tuple[Any, ...]) -> None:
         state.local.depth = state.depth + 1  # functional calls inside the module are the module's own
@@ -273,13 +308,11 @@ def rewritten_rectifiers(model: nn.Module, mode: Mode) -> Iterator[None]:
         return hook
 
     hooks = [(m, pre_hook, make_hook(rect)) for _name, m, rect in modules]
-    for m in inplace_off:  # the rule needs the rectifier's input intact
-        setattr(m, "inplace", False)  # noqa: B010
+    inplace_off = _inplace_off(needs_copy)  # the rule needs the rectifier's input intact
     try:
         with module_hooks(hooks), _FunctionalRectifiers(state):
             yield
     finally:
-        for m in inplace_off:
-            setattr(m, "inplace", True)  # noqa: B010
+        _inplace_restore(inplace_off)
         saved_inputs.clear()
         state.local.depth = 0
