@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import GanDep
+from server.api.openapi import error_responses
 from server.api.schemas.gan import (
     GeneratedOut,
     GenerateIn,
@@ -17,7 +18,7 @@ from server.api.schemas.gan import (
     TrainingOut,
 )
 
-router = APIRouter(prefix="/api/v1/gan", tags=["gan"])
+router = APIRouter(prefix="/api/v1/gan", tags=["gan"], responses=error_responses(400, 404, 409, 422, 507))
 
 
 @router.post("/{gan_id}/generate", response_model=GeneratedOut)

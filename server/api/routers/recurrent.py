@@ -11,10 +11,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AdmissionDep, ExploreDep, RecurrentDep, SettingsDep, read_upload
+from server.api.openapi import error_responses
 from server.errors import InvalidInputError, UnsupportedMediaError
 from server.recurrent import EXPLODING_SCALE, MAX_GRADIENT_IMAGES
 
-router = APIRouter(prefix="/api/v1", tags=["recurrent"])
+router = APIRouter(
+    prefix="/api/v1", tags=["recurrent"], responses=error_responses(400, 404, 409, 413, 415, 422, 507)
+)
 
 Untrained = Annotated[
     bool, Query(description="Build the architecture with random weights (explicit opt-in; responses say so).")
