@@ -200,7 +200,9 @@ class Stack:
                     if finished and states and all(s in ("healthy", None) for s in states.values()):
                         break
                     if time.monotonic() - started > timeout:
-                        raise AssertionError(f"not healthy after {timeout} s: {states}\n{log_path.read_text()}")
+                        raise AssertionError(
+                            f"not healthy after {timeout} s: {states}\n{log_path.read_text()}"
+                        )
                     time.sleep(2)
             finally:
                 if proc.poll() is None:
