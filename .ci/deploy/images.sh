@@ -14,8 +14,9 @@ stamp "engine: $ENGINE ($($ENGINE --version))"
 "$DEPLOY_DIR/base-image.sh"
 "$DEPLOY_DIR/wheelhouse.sh"
 
-# The wheelhouse over HTTP on a free local port (builds run with --network host).
-port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# The wheelhouse over HTTP on a local port (builds run with --network host). The port is fixed: it is part
+# of the WHEELHOUSE_URL build argument, and a build argument that changes invalidates the layer cache.
+port="${CONVLENS_WHEELHOUSE_PORT:-18765}"
 "$PY" -m http.server --bind 127.0.0.1 --directory "$WHEELHOUSE" "$port" >/dev/null 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
@@ -23,6 +24,9 @@ for _ in $(seq 50); do "$PY" -c "import urllib.request; urllib.request.urlopen('
 
 secret=()
 [ -f "$PIP_CERT_FILE" ] && secret=(--secret "id=pip_cert,src=$PIP_CERT_FILE")
+# podman writes OCI images by default, which drop the Dockerfile's HEALTHCHECK; docker's format keeps it.
+format=()
+[ "$ENGINE" = podman ] && format=(--format docker)
 for target in $TARGETS; do
   image="$CONVLENS_IMAGE_PREFIX-$target:$CONVLENS_IMAGE_TAG"
   start=$SECONDS
@@ -30,7 +34,7 @@ for target in $TARGETS; do
   nice -n 10 $ENGINE build --network host --target "$target" -t "$image" \
     --build-arg "PYTHON_IMAGE=$CONVLENS_BASE_IMAGE" \
     --build-arg "WHEELHOUSE_URL=http://127.0.0.1:$port/" \
-    "${secret[@]}" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT"
+    "${secret[@]}" "${format[@]}" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT"
   size="$($ENGINE image inspect --format '{{.Size}}' "$image")"
   stamp "built $image in $((SECONDS - start)) s: $((size / 1000000)) MB"
 done
