@@ -76,7 +76,9 @@ def test_both_read_the_api_token_from_a_secrets_file_and_the_environment_wins(cl
     dash_s, server_s = DashboardSettings(_secrets_dir=secrets), Settings(_secrets_dir=secrets)
     assert dash_s.api_token == server_s.api_token == "from-a-file"
     clean_env.setenv("CONVLENS_API_TOKEN", "from-the-env")
-    assert DashboardSettings(_secrets_dir=secrets).api_token == Settings(_secrets_dir=secrets).api_token == (
-        "from-the-env"
+    assert (
+        DashboardSettings(_secrets_dir=secrets).api_token
+        == Settings(_secrets_dir=secrets).api_token
+        == ("from-the-env")
     )
     assert DashboardSettings.model_config["secrets_dir"] == Settings.model_config["secrets_dir"]
