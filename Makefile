@@ -18,7 +18,8 @@ README_SCREENSHOTS := explore-upload explore-grid-sorted explore-filter-detail e
 	filter-insights-digits deepvis-lite0-verdict projections-tsne audit-digits
 SCREENSHOTS_DIR := test-artifacts/screenshots
 
-.PHONY: help install system-deps models run api dashboard test test-fast screenshots lint format bench clean
+.PHONY: help install system-deps models run api dashboard test test-fast screenshots lint format bench clean \
+	deploy-deps images test-deploy test-deploy-gpu
 
 help:
 	@echo "make run      set up .venv if needed, then start the API and the dashboard on localhost"
@@ -26,6 +27,8 @@ help:
 	@echo "make screenshots  run the browser tests, then copy the README's screenshots to docs/screenshots/"
 	@echo "make lint     ruff + mypy on the core"
 	@echo "make bench    run the benchmarks in bench/ (ratios recorded in docs/BENCHMARKS.md)"
+	@echo "make images   build the api, worker and dashboard images (docker, else podman; offline)"
+	@echo "make test-deploy  build the images, bring the compose stack up for real and test it (docs/DEPLOYMENT.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +79,7 @@ api: models
 dashboard: $(STAMP)
 	$(PY) -m dashboard
 
+# The deployment tests (tests/deploy/, marker `deploy`) are deselected here; `make test-deploy` runs them.
 test: system-deps models
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -103,6 +107,21 @@ format: $(STAMP)
 
 bench: models
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# The real deployment: podman (Debian) and debootstrap, then the images from the one Dockerfile, then the
+# compose stack brought up and driven through its published ports (tests/deploy/test_stack.py).
+deploy-deps:
+	.ci/deploy/deps.sh
+
+images: deploy-deps $(STAMP)
+	.ci/deploy/images.sh
+
+test-deploy: images
+	$(PY) -m pytest tests/deploy -m deploy --deploy -p no:cacheprovider $(PYTEST_ARGS)
+
+# On a host with an NVIDIA GPU (driver + container toolkit): the same, with docker-compose.gpu.yml.
+test-deploy-gpu: images
+	$(PY) -m pytest tests/deploy -m deploy --deploy --deploy-gpu -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -16,6 +16,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Docker/compose secrets, as the server reads them: /run/secrets/convlens_api_token when the directory exists.
+SECRETS_DIR = Path("/run/secrets")
 
 
 def default_static_dir() -> Path:
@@ -28,7 +30,12 @@ def default_static_dir() -> Path:
 
 
 class DashboardSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CONVLENS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONVLENS_",
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
+    )
 
     # Where the API is (the dashboard is its only client the browser sees; see dashboard/README.md)
     api_host: str = "127.0.0.1"

@@ -10,10 +10,18 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Docker/compose secrets: one file per knob, named like its variable in lower case
+# (/run/secrets/convlens_api_token), read when the directory exists; the environment wins over them.
+SECRETS_DIR = Path("/run/secrets")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CONVLENS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONVLENS_",
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
+    )
 
     # Compute
     device: Literal["auto", "cpu", "cuda"] = "auto"

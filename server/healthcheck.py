@@ -1,7 +1,8 @@
-"""Container health probes: ``python -m server.healthcheck api|dashboard|worker`` exits 0 when healthy.
+"""Container health probes: ``python -m server.healthcheck api|worker`` exits 0 when healthy.
 
-The API and the dashboard are probed over HTTP on the ports their settings name; a Celery worker
-is asked over the broker to answer a ping addressed to this host's node name.
+The API is probed over HTTP on the port its settings name; a Celery worker is asked over the broker to
+answer a ping addressed to this host's node name. (The dashboard's image has no server code: its probe is
+``python -m dashboard.healthcheck``.)
 """
 
 from __future__ import annotations
@@ -37,12 +38,10 @@ def main(argv: list[str]) -> int:
     what = argv[0] if argv else "api"
     if what == "api":
         ok = http_ok(f"http://127.0.0.1:{s.api_port}/healthz")
-    elif what == "dashboard":
-        ok = http_ok(f"http://127.0.0.1:{s.dashboard_port}/")
     elif what == "worker":
         ok = worker_ok()
     else:
-        print(f"usage: python -m server.healthcheck api|dashboard|worker (got {what!r})", file=sys.stderr)
+        print(f"usage: python -m server.healthcheck api|worker (got {what!r})", file=sys.stderr)
         return 2
     print(f"{what}: {'healthy' if ok else 'unhealthy'}")
     return 0 if ok else 1

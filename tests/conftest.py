@@ -15,7 +15,27 @@ from PIL import Image
 from server.config import REPO_ROOT, Settings
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("convlens")
+    group.addoption(
+        "--deploy",
+        action="store_true",
+        help="run the real deployment tests (marker `deploy`: images built, compose stack up); make test-deploy",
+    )
+    group.addoption(
+        "--deploy-gpu",
+        action="store_true",
+        help="with --deploy: bring the stack up with docker-compose.gpu.yml and check the API is on CUDA",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--deploy"):
+        # `make test` stays fast: the real deployment (minutes, containers) runs in `make test-deploy`.
+        deselected = [item for item in items if item.get_closest_marker("deploy")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not item.get_closest_marker("deploy")]
     if not torch.cuda.is_available():
         skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
         for item in items:

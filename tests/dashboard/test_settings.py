@@ -66,3 +66,19 @@ def test_settings_are_read_once_until_the_cache_is_cleared(clean_env):
         assert get_settings().dashboard_port == 8999
     finally:
         get_settings.cache_clear()
+
+
+def test_both_read_the_api_token_from_a_secrets_file_and_the_environment_wins(clean_env, tmp_path):
+    """Compose's `secrets:` mount /run/secrets/convlens_api_token; the token then never is in the environment."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "convlens_api_token").write_text("from-a-file\n")
+    dash_s, server_s = DashboardSettings(_secrets_dir=secrets), Settings(_secrets_dir=secrets)
+    assert dash_s.api_token == server_s.api_token == "from-a-file"
+    clean_env.setenv("CONVLENS_API_TOKEN", "from-the-env")
+    assert (
+        DashboardSettings(_secrets_dir=secrets).api_token
+        == Settings(_secrets_dir=secrets).api_token
+        == ("from-the-env")
+    )
+    assert DashboardSettings.model_config["secrets_dir"] == Settings.model_config["secrets_dir"]

@@ -35,7 +35,8 @@ from tests.deploy.images import (
 from tests.processes import stop_process
 
 VENV_BIN = str(Path(sys.executable).parent)
-PROFILES = [(), ("scale",), ("gpu",), ("scale", "gpu")]
+PROFILES = [(), ("scale",)]
+GPU_FILE = REPO_ROOT / "docker-compose.gpu.yml"
 
 
 def hadolint() -> str:
@@ -67,9 +68,9 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path):
 
 def test_dockerfile_has_one_target_per_service_running_as_non_root():
     parents = stage_parents()
-    assert {"builder", "runtime", "api", "dashboard", "worker"} <= set(parents)
+    assert {"builder", "dashboard-builder", "base", "runtime", "api", "dashboard", "worker"} <= set(parents)
+    assert parents["api"] == parents["worker"] == "runtime" and parents["dashboard"] == "base"
     for target in ("api", "dashboard", "worker"):
-        assert parents[target] == "runtime"
         user = stage_instruction(target, "USER")
         assert user is not None and user.split(":")[0] not in ("root", "0"), target
         assert stage_instruction(target, "HEALTHCHECK") is not None, target
@@ -79,10 +80,14 @@ def test_dockerfile_has_one_target_per_service_running_as_non_root():
     assert list(parents)[-1] == "api"  # the default target
 
 
-def test_dockerfile_bakes_the_default_weights_and_selects_cpu_or_cuda_torch():
+def test_dockerfile_bakes_the_default_weights_and_takes_torch_from_a_build_argument():
     text = DOCKERFILE.read_text()
     assert "ARG TORCH_VARIANT=cpu" in text
-    assert "download.pytorch.org/whl/${TORCH_VARIANT}" in text
+    assert 'ARG TORCH_INDEX_URL=""' in text and 'ARG WHEELHOUSE_URL=""' in text
+    # the PyTorch index is only the default of TORCH_INDEX_URL, a mirror or a wheelhouse replaces it
+    assert text.count("download.pytorch.org") == 2  # the comment and the ${TORCH_INDEX_URL:-...} default
+    assert "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/${TORCH_VARIANT}}" in text
+    assert "--mount=type=secret,id=pip_cert" in text  # the CA bundle of a TLS-re-signing proxy
     assert "python -m server.zoo.digits" in text
     env = stage_env("api")
     assert env["CONVLENS_ALLOW_WEIGHT_DOWNLOADS"] == "false"
@@ -117,8 +122,9 @@ def test_compose_default_runs_api_and_dashboard_with_healthchecks_and_volumes():
     cfg = compose_config()
     services = cfg["services"]
     assert set(services) == {"api", "dashboard"}
+    assert services["api"]["healthcheck"]["test"] == ["CMD", "python", "-m", "server.healthcheck", "api"]
+    assert services["dashboard"]["healthcheck"]["test"] == ["CMD", "python", "-m", "dashboard.healthcheck"]
     for name, svc in services.items():
-        assert svc["healthcheck"]["test"][:4] == ["CMD", "python", "-m", "server.healthcheck"], name
         assert svc["build"]["target"] == name
         assert all(k.startswith("CONVLENS_") for k in svc["environment"]), name
     assert services["dashboard"]["depends_on"]["api"]["condition"] == "service_healthy"
@@ -138,25 +144,46 @@ def test_compose_scale_profile_adds_redis_and_workers_sharing_the_volumes():
     assert "healthcheck" in services["redis"]
 
 
-def test_compose_gpu_profile_reserves_an_nvidia_device_on_a_cuda_worker():
-    services = compose_config("gpu")["services"]
-    gpu = services["worker-gpu"]
-    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
-    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"] and device["count"] == 1
-    assert gpu["build"]["args"]["TORCH_VARIANT"].startswith("cu")
-    assert gpu["environment"]["CONVLENS_DEVICE"] == "cuda"
-    assert "redis" in services
+def test_compose_gpu_file_puts_the_api_and_the_workers_on_an_nvidia_device():
+    """The synchronous routes (the API) use the GPU too, not only the workers."""
+    done = compose("-f", str(GPU_FILE), "--profile", "scale", "config", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    for name in ("api", "worker"):
+        (device,) = services[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert device["driver"] == "nvidia" and "gpu" in device["capabilities"] and device["count"] == 1
+        assert services[name]["build"]["args"]["TORCH_VARIANT"].startswith("cu"), name
+        assert services[name]["environment"]["CONVLENS_DEVICE"] == "cuda", name
+    assert "deploy" not in services["dashboard"]  # no torch there
+    assert services["api"]["healthcheck"] == compose_config()["services"]["api"]["healthcheck"]
+
+
+def test_the_api_token_is_a_compose_secret_not_an_environment_variable():
+    services = compose_config("scale", env={"CONVLENS_API_TOKEN": "t0k"})["services"]
+    for name in ("api", "dashboard", "worker", "redis"):
+        assert "CONVLENS_API_TOKEN" not in services[name].get("environment", {}), name
+    for name in ("api", "dashboard"):
+        assert [s["source"] for s in services[name]["secrets"]] == ["convlens_api_token"], name
+
+
+def test_the_dashboard_extra_repeats_runtime_dependencies_and_carries_no_torch():
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["dashboard"]
+    assert set(extra) <= set(project["dependencies"])
+    assert not [r for r in extra if r.startswith(("torch", "timm", "efficientnet", "celery", "fastapi"))]
 
 
 def test_compose_takes_configuration_from_the_environment():
     env = {
-        "CONVLENS_API_TOKEN": "t0k",
         "CONVLENS_JOB_BACKEND": "celery",
         "CONVLENS_DASHBOARD_ORIGIN": "https://convlens.lab.example",
+        "CONVLENS_REDIS_IMAGE": "localhost/convlens-redis:bookworm",
     }
     services = compose_config("scale", env=env)["services"]
+    assert services["redis"]["image"] == "localhost/convlens-redis:bookworm"
     for name in ("api", "dashboard", "worker"):
-        assert services[name]["environment"]["CONVLENS_API_TOKEN"] == "t0k"
         assert services[name]["environment"]["CONVLENS_JOB_BACKEND"] == "celery"
     cors = json.loads(services["api"]["environment"]["CONVLENS_CORS_ORIGINS"])
     assert cors == ["https://convlens.lab.example"]
