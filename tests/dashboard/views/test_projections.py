@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from dash import no_update
 
+from dashboard.views import cautions as cautions_view
 from dashboard.views import projections as view
 from tests.conftest import encode, wait_for
 from tests.datasets.test_store import png
@@ -144,7 +145,7 @@ def test_cautions_show_stability_noise_baseline_faithfulness_and_sweep(api) -> N
     )
     assert body["seeds"] == [0, 1] and body["baseline"] == "noise" and body["perplexities"] == [5.0, 30.0]
     result, points = run_to_end(body)
-    shown = view.cautions(result, points)
+    shown = cautions_view.cautions(result, points)
     text = " ".join(str(c) for c in shown.children if not hasattr(c, "figure"))
     st = result["stability"]
     assert f"{st['mean_jaccard']:.3f}" in text and "Procrustes" in text
