@@ -25,7 +25,9 @@ def lab_servers(tmp_path_factory):
     models = tmp / "models"
     (models / "code").mkdir(parents=True)
     (models / "code" / "mynet.py").write_text(MYNET)
-    (models / "digits_cnn").symlink_to((REPO_ROOT / "models" / "digits_cnn").resolve())
+    # the bundled models trained by `make models` (listing models must not train them again here)
+    for bundled in ("digits_cnn", "dcgan_digits", "seq_rnn", "seq_lstm", "seq_gru"):
+        (models / bundled).symlink_to((REPO_ROOT / "models" / bundled).resolve())
     sys.path.insert(0, str(models / "code"))
     try:
         import mynet  # the lab's own training script would do this

@@ -36,6 +36,7 @@ def test_perplexity_slider_moves_the_points_and_hover_shows_a_thumbnail(explore)
     iteration_before = int(page.evaluate(ITERATION))
 
     # Move the perplexity slider: a click on its track, 15% from the left end (about 17).
+    page.locator("#proj-perplexity").scroll_into_view_if_needed()  # the form is taller than the window
     track = page.locator("#proj-perplexity .dash-slider-track").bounding_box()
     page.mouse.click(track["x"] + track["width"] * 0.15, track["y"] + track["height"] / 2)
     page.wait_for_function(

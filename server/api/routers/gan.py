@@ -43,7 +43,9 @@ async def training(gan_id: str, svc: GanDep) -> dict[str, Any]:
 async def modes(
     gan_id: str,
     svc: GanDep,
-    n: Annotated[int, Query(description="generated images to classify")] = 1000,
+    n: Annotated[
+        int, Query(ge=10, description="generated images to classify (at most CONVLENS_GAN_MAX_MODE_SAMPLES)")
+    ] = 1000,
     seed: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """digits_cnn classifies n generated images: class histogram, mean confidence, mode-collapse warning."""
