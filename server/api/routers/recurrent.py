@@ -31,6 +31,7 @@ class SequenceRequest(BaseModel):
 
 _SEQUENCE_BODY = {
     "requestBody": {
+        "required": True,
         "content": {
             "multipart/form-data": {
                 "schema": {
@@ -40,7 +41,7 @@ _SEQUENCE_BODY = {
                 }
             },
             "application/json": {"schema": SequenceRequest.model_json_schema()},
-        }
+        },
     }
 }
 
