@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -133,16 +135,23 @@ def _digits_build() -> nn.Module:
     return DigitsCNN()
 
 
-def _digits_locate() -> WeightsLocation:
-    path = digits_dir() / "final.safetensors"
-    if not path.is_file():
-        # Trained on first use (a few seconds on a CPU), then cached under models/.
-        from server.zoo.digits import train
+def _trained_here(
+    lock: threading.Lock, done: Path, weights: Path, train: Callable[[], Any], module: str
+) -> WeightsLocation:
+    """A model ConvLens trains itself: trained on first use (once, under ``lock``, until ``done`` exists),
+    then cached under models/. `make models` and the Dockerfile train them ahead of time."""
+    if not done.is_file():
+        with lock:
+            if not done.is_file():
+                train()
+    return WeightsLocation("available", weights, f"trained by ConvLens (python -m {module})")
 
-        with _digits_lock:
-            if not path.is_file():
-                train(digits_dir())
-    return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.digits)")
+
+def _digits_locate() -> WeightsLocation:
+    from server.zoo.digits import train  # seconds on a CPU
+
+    path = digits_dir() / "final.safetensors"
+    return _trained_here(_digits_lock, path, path, lambda: train(digits_dir()), "server.zoo.digits")
 
 
 DIGITS_CNN = ModelSpec(
@@ -178,15 +187,10 @@ def dcgan_dir() -> Path:
 
 
 def _dcgan_locate(half: str) -> WeightsLocation:
-    path = dcgan_dir() / f"{half}.safetensors"
-    if not (dcgan_dir() / "final.json").is_file():
-        # Trained on first use (a few minutes on a CPU; `make` does it once), then cached under models/.
-        from server.zoo.dcgan import train
+    from server.zoo.dcgan import train  # about a minute on a CPU
 
-        with _dcgan_lock:
-            if not (dcgan_dir() / "final.json").is_file():
-                train(dcgan_dir())
-    return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.dcgan)")
+    done, weights = dcgan_dir() / "final.json", dcgan_dir() / f"{half}.safetensors"
+    return _trained_here(_dcgan_lock, done, weights, lambda: train(dcgan_dir()), "server.zoo.dcgan")
 
 
 def _dcgan_build(half: str) -> nn.Module:
@@ -242,15 +246,12 @@ def recurrent_dir(model_id: str) -> Path:
 
 
 def _recurrent_locate(model_id: str) -> WeightsLocation:
-    path = recurrent_dir(model_id) / "final.safetensors"
-    if not path.is_file():
-        # Trained on first use (all three, about a minute on a CPU), then cached under models/.
-        from server.zoo.recurrent import train_all
+    from server.zoo.recurrent import train_all  # all three, a few minutes on a CPU
 
-        with _recurrent_lock:
-            if not path.is_file():
-                train_all(get_settings().models_dir)
-    return WeightsLocation("available", path, "trained by ConvLens (python -m server.zoo.recurrent)")
+    path = recurrent_dir(model_id) / "final.safetensors"
+    return _trained_here(
+        _recurrent_lock, path, path, lambda: train_all(get_settings().models_dir), "server.zoo.recurrent"
+    )
 
 
 def _recurrent_metrics(model_id: str) -> dict:
