@@ -167,19 +167,22 @@ class ApiClient:
     def activations(
         self,
         model: str,
-        image: bytes,
+        image: bytes | None,
         layer: str,
         *,
         filename: str = "image.png",
         untrained: bool = False,
+        latent_seed: int | None = None,
         timer: CallTimer | None = None,
     ) -> dict[str, Any]:
+        """A layer's activations for an image, or for a generator's latent of ``latent_seed`` (no image)."""
+        data = {"layer": layer} if latent_seed is None else {"layer": layer, "latent_seed": str(latent_seed)}
         return self._json(
             "POST",
             f"{API}/models/{quote(model)}/activations",
             params=self._params(untrained),
-            files={"image": (filename, image, "application/octet-stream")},
-            data={"layer": layer},
+            files={"image": (filename, image, "application/octet-stream")} if image is not None else None,
+            data=data,
             timer=timer,
         )
 

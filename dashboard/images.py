@@ -46,6 +46,19 @@ PHOTOS = {  # skimage.data function -> title; the ImageNet models know these sub
 DIGITS = {f"digit{d}": f"Digit {d}" for d in range(10)}
 
 _UPLOAD_ID = re.compile(r"^upload:([0-9a-f]{64})$")
+_LATENT_ID = re.compile(r"^latent:([0-9]{1,10})$")
+MAX_SEED = 2**32 - 1  # the API's bound on GAN seeds
+
+
+def latent_id(seed: int) -> str:
+    """The input of a generator, as an image id: the latent vector of ``seed`` (``latent:<seed>``)."""
+    return f"latent:{int(seed)}"
+
+
+def latent_seed(image_id: str | None) -> int | None:
+    """The seed of a ``latent:<seed>`` id; None for any other id (or a seed out of range)."""
+    m = _LATENT_ID.match(image_id or "")
+    return int(m.group(1)) if m and int(m.group(1)) <= MAX_SEED else None
 
 
 def gallery() -> list[Sample]:
@@ -146,6 +159,10 @@ def image_bytes(image_id: str, data_dir: Path) -> bytes:
         raise UnknownImageError(
             "The uploaded image of this link is not stored on this dashboard (any more); upload it again."
         )
+    if latent_seed(image_id) is not None:
+        raise UnknownImageError(
+            f"'{image_id}' is a generator's latent input, not an image: pick a sample or drop an image."
+        )
     raise UnknownImageError(f"'{image_id}' is not an image id (expected sample:<name> or upload:<sha256>).")
 
 
@@ -155,6 +172,8 @@ def image_title(image_id: str | None) -> str:
     if image_id.startswith("sample:"):
         name = image_id.removeprefix("sample:")
         return PHOTOS.get(name) or DIGITS.get(name) or name
+    if latent_seed(image_id) is not None:
+        return f"the latent of seed {latent_seed(image_id)}"
     return f"upload {image_id.removeprefix('upload:')[:12]}…"
 
 

@@ -29,7 +29,9 @@ FrameSink = Callable[[float, str, dict[str, Any] | None], None]  # (progress, me
 
 
 def check_target(lm: LoadedModel, target: dict[str, Any]) -> None:
-    """Refuse an unknown layer or an out-of-range channel, neuron or class before any work starts."""
+    """Refuse an unknown layer or an out-of-range channel, neuron or class before any work starts (and a
+    model that takes no image: DeepVis and the top images are about input images)."""
+    lm.require_image_input()
     if target.get("class_index") is not None:
         n = lm.card.num_classes
         if not 0 <= target["class_index"] < n:
@@ -119,7 +121,7 @@ def second_opinion_id(zoo: ZooManager, setting: str, rendered: LoadedModel) -> s
         except NotFoundError:
             continue
         same_classes = card.num_classes == rendered.card.num_classes and card.labels == rendered.card.labels
-        if same_classes and card.labels and zoo.spec(model_id).locate_weights().status == "available":
+        if same_classes and card.labels and zoo.spec(model_id).peek().status == "available":
             return model_id
     return None
 

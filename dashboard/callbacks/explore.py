@@ -67,6 +67,32 @@ def on_choose_image(contents, _clicks, filename, model, toggle):
 
 
 @callback(
+    Output("image-box", "hidden"),
+    Output("latent-box", "hidden"),
+    Output("image-id", "data", allow_duplicate=True),
+    Input("layers-data", "data"),
+    State("image-id", "data"),
+    State("latent-seed", "value"),
+    prevent_initial_call=True,
+)
+def on_input_kind(layers_data, image_id, seed):
+    return view.input_kind(layers_data, image_id, seed)
+
+
+@callback(
+    Output("image-id", "data", allow_duplicate=True),
+    Output("latent-seed", "value"),
+    Output("latent-status", "children"),
+    Input("latent-seed", "value"),
+    Input("latent-next", "n_clicks"),
+    State("image-id", "data"),
+    prevent_initial_call=True,
+)
+def on_choose_latent(seed, _next, image_id):
+    return view.choose_latent(ctx.triggered_id, seed, image_id)
+
+
+@callback(
     Output("predictions-graph", "figure"),
     Output("top1", "children"),
     Output("input-preview", "src"),

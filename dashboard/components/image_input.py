@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboard.images import Sample
+from dashboard.images import MAX_SEED, Sample
 
 
 def sample_src(sample_id: str) -> str:
@@ -24,10 +24,45 @@ def gallery_button(sample: Sample, selected: bool = False) -> html.Button:
     )
 
 
-def image_input(samples: Sequence[Sample]) -> html.Div:
-    """No size limit in the browser: the API refuses files over its limit with a readable 413."""
+def latent_input(seed: int | None) -> html.Div:
+    """A generator's input: the seed of its latent vector (shown instead of the images for a generator)."""
+    return html.Div(
+        [
+            html.Label("Latent seed", htmlFor="latent-seed", className="cl-label"),
+            dcc.Input(
+                id="latent-seed",
+                type="number",
+                min=0,
+                max=MAX_SEED,
+                step=1,
+                value=0 if seed is None else seed,
+                debounce=True,
+                className="cl-input-number",
+            ),
+            html.Button("Next seed", id="latent-next", n_clicks=0, className="cl-btn"),
+            html.Div(
+                "A generator's input is a latent vector, not an image: each seed is one vector "
+                "(the same as image 0 of that seed on the GAN page).",
+                className="cl-caption",
+            ),
+            html.Div(id="latent-status", **{"aria-live": "polite"}),
+        ],
+        id="latent-box",
+        hidden=True,
+        className="cl-latent-box",
+    )
+
+
+def image_input(samples: Sequence[Sample], seed: int | None = None) -> html.Div:
+    """No size limit in the browser: the API refuses files over its limit with a readable 413.
+
+    For a generator the images are hidden and ``latent_input`` is shown in their place."""
     photos = [s for s in samples if s.group == "photo"]
     digits = [s for s in samples if s.group == "digit"]
+    return html.Div([_images(photos, digits), latent_input(seed)])
+
+
+def _images(photos: Sequence[Sample], digits: Sequence[Sample]) -> html.Div:
     return html.Div(
         [
             dcc.Upload(
@@ -48,5 +83,6 @@ def image_input(samples: Sequence[Sample]) -> html.Div:
             html.Div([gallery_button(s) for s in photos], className="cl-gallery", id="gallery-photos"),
             html.Div("Digits (for digits_cnn)", className="cl-gallery-label"),
             html.Div([gallery_button(s) for s in digits], className="cl-gallery cl-gallery-digits"),
-        ]
+        ],
+        id="image-box",
     )

@@ -11,7 +11,7 @@ from dashboard.components.common import panel, placeholder_graph
 from dashboard.components.filter_detail import detail_panel
 from dashboard.components.filter_grid import SORT_OPTIONS
 from dashboard.components.image_input import image_input
-from dashboard.images import gallery
+from dashboard.images import gallery, latent_seed
 from dashboard.state import ExploreState
 
 dash.register_page(__name__, path="/", name="Explore", title="ConvLens · Explore", order=0)
@@ -93,7 +93,7 @@ def layout(**query: Any) -> html.Div:
                         "Image",
                         html.Div(
                             [
-                                image_input(gallery()),
+                                image_input(gallery(), latent_seed(state.image)),
                             ]
                         ),
                         panel_id="panel-image",

@@ -9,8 +9,8 @@ from dash import no_update
 
 from dashboard.api_client import ApiError, browser_url, get_client
 from dashboard.components.attributions import attribution_row, job_status_text, top_images_grid, verdict_card
-from dashboard.components.common import error_alert
-from dashboard.images import UnknownImageError, image_bytes
+from dashboard.components.common import error_alert, notice
+from dashboard.images import UnknownImageError, image_bytes, latent_seed
 from dashboard.jobs import poll_job, start_job
 from dashboard.settings import get_settings
 
@@ -39,6 +39,11 @@ def show_attributions(
     if chosen is None or not model or not image_id:
         return None, None
     layer, index = chosen
+    if latent_seed(image_id) is not None:
+        return None, notice(
+            "A generator's input is a latent vector, not an image: the maps that trace a filter back to the "
+            "input pixels are for image models (open the discriminator to see them on digits)."
+        )
     srcs: dict[str, str | None] = {
         "activation": browser_url(acts["channel_url_template"].replace("{index}", str(index)))
     }

@@ -20,7 +20,15 @@ from dashboard.components.filter_grid import filter_grid, grid_summary, sort_ord
 from dashboard.components.layer_browser import layer_browser
 from dashboard.components.model_card import model_card
 from dashboard.figures import filter_weights_figure, message_figure, predictions_figure
-from dashboard.images import UnknownImageError, image_bytes, image_title, store_upload
+from dashboard.images import (
+    MAX_SEED,
+    UnknownImageError,
+    image_bytes,
+    image_title,
+    latent_id,
+    latent_seed,
+    store_upload,
+)
 from dashboard.layers import group_layers, weights_source_layer
 from dashboard.settings import get_settings
 from dashboard.state import ExploreState
@@ -93,7 +101,14 @@ def show_model(model: str | None, untrained: bool, current_layer: str | None) ->
         return [model_card(card), error_alert(_with_hint(err), "Cannot load layers")], None, None
     names = {layer["name"] for layer in layers}
     layer = current_layer if current_layer in names else card.get("default_layer")
-    return model_card(card), {"model": model, "untrained": untrained, "layers": layers}, layer
+    shown = {
+        "model": model,
+        "untrained": untrained,
+        "layers": layers,
+        "kind": card.get("kind"),
+        "gan": card.get("gan"),
+    }
+    return model_card(card), shown, layer
 
 
 def layers_view(layers_data: dict[str, Any] | None, layer: str | None) -> Any:
@@ -167,12 +182,77 @@ def choose_image(
     return no_update, no_update, no_update
 
 
+def input_kind(layers_data: dict[str, Any] | None, image_id: str | None, seed: Any) -> tuple[Any, Any, Any]:
+    """(images hidden, latent box hidden, image id) for the shown model: a generator takes the latent of a
+    seed instead of an image, every other model an image (a latent id is dropped when the model changes)."""
+    if not layers_data:
+        return no_update, no_update, no_update
+    if layers_data.get("kind") == "generator":
+        keep = latent_seed(image_id) is not None
+        return True, False, no_update if keep else latent_id(seed if isinstance(seed, int) else 0)
+    return False, True, None if latent_seed(image_id) is not None else no_update
+
+
+def choose_latent(trigger: Any, seed: Any, image_id: str | None) -> tuple[Any, Any, Any]:
+    """(image id, seed box value, status) after a seed is typed or 'Next seed' is pressed. The number box
+    sends None for what is not a whole number in 0..2**32-1; the last good seed stays in use."""
+    if trigger == "latent-next":
+        current = latent_seed(image_id)
+        nxt = 0 if current is None else (current + 1) % (MAX_SEED + 1)
+        return latent_id(nxt), nxt, None
+    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        return (
+            no_update,
+            no_update,
+            error_alert(f"A seed is a whole number from 0 to {MAX_SEED}.", "Cannot use this seed"),
+        )
+    return (latent_id(seed) if latent_id(seed) != image_id else no_update), no_update, None
+
+
+def _generated_predictions(seed: int, model: str, untrained: bool) -> tuple[Any, Any, Any, Any, Any]:
+    """A generator's 'predictions': the image it makes from the seed's latent and its discriminator's score."""
+    if untrained:
+        note = "Random weights: the generator's output is noise; its layers are below."
+        return message_figure(note, height=120), None, None, f"seed {seed} through {model}", None
+    client = get_client()
+    try:
+        gan = client.model_card(model).get("gan")
+        if not gan:
+            raise ApiError(f"Model '{model}' is a generator of no GAN this API serves.")
+        result = client.gan_generate(gan, {"seed": seed, "n": 1})
+    except ApiError as err:
+        return message_figure("No image."), None, None, None, error_alert(str(err), "Cannot generate")
+    real = float(result["images"][0]["d_score"])
+    scores = [
+        {"label": "real", "probability": real, "index": 1},
+        {"label": "fake", "probability": 1.0 - real, "index": 0},
+    ]
+    top1 = html.Div(
+        [
+            html.Span(f"{result['discriminator']} says "),
+            html.Strong("real" if real >= 0.5 else "fake", id="top1-label"),
+            html.Span(f" (D = {real:.2f})"),
+        ]
+    )
+    caption = f"what {model} makes from the latent of seed {seed}"
+    return (
+        predictions_figure(sorted(scores, key=lambda p: -p["probability"])),
+        top1,
+        browser_url(result["grid_url"]),
+        caption,
+        None,
+    )
+
+
 def show_predictions(
     image_id: str | None, model: str | None, untrained: bool
 ) -> tuple[Any, Any, Any, Any, Any]:
     """(figure, top-1 line, input preview src, caption, error) for an image id."""
     if not model or not image_id:
         return message_figure("Pick a sample or drop an image.", height=120), None, None, None, None
+    seed = latent_seed(image_id)
+    if seed is not None:
+        return _generated_predictions(seed, model, untrained)
     try:
         data = image_bytes(image_id, get_settings().data_dir)
         result = get_client().predict(model, data, untrained=untrained)
@@ -217,9 +297,12 @@ def load_activations(
     if not image_id:
         return None, notice("Pick a sample or drop an image to see this layer's filters.")
     timer = CallTimer()
+    seed = latent_seed(image_id)
     try:
-        data = image_bytes(image_id, get_settings().data_dir)
-        acts = get_client().activations(model, data, layer, untrained=untrained, timer=timer)
+        data = None if seed is not None else image_bytes(image_id, get_settings().data_dir)
+        acts = get_client().activations(
+            model, data, layer, untrained=untrained, latent_seed=seed, timer=timer
+        )
     except UnknownImageError as err:
         return None, error_alert(str(err), "Image")
     except ApiError as err:
@@ -331,7 +414,7 @@ def show_detail(
     return (
         False,
         title,
-        browser_url(acts["input_url"]),
+        browser_url(acts["input_url"]) if acts.get("input_url") else None,  # a generator's input is a latent
         browser_url(acts["channel_url_template"].replace("{index}", str(index))),
         filter_stats(acts, index),
         weights_view(model, untrained, layers, acts["layer"], index),

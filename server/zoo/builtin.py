@@ -136,22 +136,38 @@ def _digits_build() -> nn.Module:
 
 
 def _trained_here(
-    lock: threading.Lock, done: Path, weights: Path, train: Callable[[], Any], module: str
+    lock: threading.Lock,
+    done: Path,
+    weights: Path,
+    train: Callable[[], Any],
+    module: str,
+    train_now: bool = True,
 ) -> WeightsLocation:
     """A model ConvLens trains itself: trained on first use (once, under ``lock``, until ``done`` exists),
-    then cached under models/. `make models` and the Dockerfile train them ahead of time."""
+    then cached under models/. `make models` and the Dockerfile train them ahead of time.
+
+    ``train_now=False`` (a listing) only says where the weights will be: it never trains."""
     if not done.is_file():
+        if not train_now:
+            return WeightsLocation(
+                "available",
+                weights,
+                source=f"trained by ConvLens (python -m {module})",
+                message="not trained here yet: trained on first use (`make models` trains it ahead of time)",
+            )
         with lock:
             if not done.is_file():
                 train()
     return WeightsLocation("available", weights, f"trained by ConvLens (python -m {module})")
 
 
-def _digits_locate() -> WeightsLocation:
+def _digits_locate(train_now: bool = True) -> WeightsLocation:
     from server.zoo.digits import train  # seconds on a CPU
 
     path = digits_dir() / "final.safetensors"
-    return _trained_here(_digits_lock, path, path, lambda: train(digits_dir()), "server.zoo.digits")
+    return _trained_here(
+        _digits_lock, path, path, lambda: train(digits_dir()), "server.zoo.digits", train_now
+    )
 
 
 DIGITS_CNN = ModelSpec(
@@ -173,6 +189,7 @@ DIGITS_CNN = ModelSpec(
     ),
     build=_digits_build,
     locate_weights=_digits_locate,
+    peek_weights=functools.partial(_digits_locate, train_now=False),
     load_weights=_load_state,
     tags=("digits",),
 )
@@ -180,17 +197,20 @@ DIGITS_CNN = ModelSpec(
 # --- dcgan_digits: a generator and a discriminator, trained here as one game -----------------------------
 
 _dcgan_lock = threading.Lock()
+DCGAN_ID = "dcgan_digits"
 
 
 def dcgan_dir() -> Path:
-    return get_settings().models_dir / "dcgan_digits"
+    return get_settings().models_dir / DCGAN_ID
 
 
-def _dcgan_locate(half: str) -> WeightsLocation:
+def _dcgan_locate(half: str, train_now: bool = True) -> WeightsLocation:
     from server.zoo.dcgan import train  # about a minute on a CPU
 
     done, weights = dcgan_dir() / "final.json", dcgan_dir() / f"{half}.safetensors"
-    return _trained_here(_dcgan_lock, done, weights, lambda: train(dcgan_dir()), "server.zoo.dcgan")
+    return _trained_here(
+        _dcgan_lock, done, weights, lambda: train(dcgan_dir()), "server.zoo.dcgan", train_now
+    )
 
 
 def _dcgan_build(half: str) -> nn.Module:
@@ -223,9 +243,11 @@ def _dcgan_spec(half: str) -> ModelSpec:
             pretrained_on="scikit-learn digits (GAN)",
             default_layer="net.3" if generator else "features.2",
             kind=half,
+            gan=DCGAN_ID,
         ),
         build=functools.partial(_dcgan_build, half),
         locate_weights=functools.partial(_dcgan_locate, half),
+        peek_weights=functools.partial(_dcgan_locate, half, train_now=False),
         load_weights=_load_state,
         tags=("digits", "gan"),
     )
@@ -233,7 +255,7 @@ def _dcgan_spec(half: str) -> ModelSpec:
 
 DCGAN_GENERATOR, DCGAN_DISCRIMINATOR = _dcgan_spec("generator"), _dcgan_spec("discriminator")
 # A GAN by id -> its two halves' zoo ids (GET /api/v1/gan/{id}/...).
-GANS: dict[str, tuple[str, str]] = {"dcgan_digits": (DCGAN_GENERATOR.card.id, DCGAN_DISCRIMINATOR.card.id)}
+GANS: dict[str, tuple[str, str]] = {DCGAN_ID: (DCGAN_GENERATOR.card.id, DCGAN_DISCRIMINATOR.card.id)}
 
 
 # --- seq_rnn, seq_lstm, seq_gru ------------------------------------------------------------------------
@@ -245,12 +267,17 @@ def recurrent_dir(model_id: str) -> Path:
     return get_settings().models_dir / model_id
 
 
-def _recurrent_locate(model_id: str) -> WeightsLocation:
+def _recurrent_locate(model_id: str, train_now: bool = True) -> WeightsLocation:
     from server.zoo.recurrent import train_all  # all three, a few minutes on a CPU
 
     path = recurrent_dir(model_id) / "final.safetensors"
     return _trained_here(
-        _recurrent_lock, path, path, lambda: train_all(get_settings().models_dir), "server.zoo.recurrent"
+        _recurrent_lock,
+        path,
+        path,
+        lambda: train_all(get_settings().models_dir),
+        "server.zoo.recurrent",
+        train_now,
     )
 
 
@@ -303,6 +330,7 @@ def _recurrent_spec(cell: str) -> ModelSpec:
         ),
         build=functools.partial(rec.SequenceClassifier, cell),
         locate_weights=functools.partial(_recurrent_locate, model_id),
+        peek_weights=functools.partial(_recurrent_locate, model_id, train_now=False),
         load_weights=_load_state,
         tags=("digits", "recurrent"),
         metrics=functools.partial(_recurrent_metrics, model_id),

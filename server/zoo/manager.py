@@ -17,7 +17,7 @@ from torch import nn
 from server.engine.imaging import Preprocessing, preprocess
 from server.engine.inference import prepare_for_inference, resolve_device, to_model_input
 from server.engine.layers import LayerInfo, layer_tree
-from server.errors import InsufficientStorageError, WeightsUnavailableError
+from server.errors import InsufficientStorageError, InvalidInputError, WeightsUnavailableError
 from server.zoo.imagenet import imagenet_labels
 from server.zoo.registry import ModelCard, ModelSpec, get_spec, list_specs
 
@@ -56,7 +56,17 @@ class LoadedModel:
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
         return to_model_input(x, self.model, self.device)
 
+    def require_image_input(self) -> None:
+        """422 for a model whose input is not an image: a generator takes a latent vector."""
+        if self.card.kind == "generator":
+            where = f"POST /api/v1/gan/{self.card.gan}/generate" if self.card.gan else "its GAN"
+            raise InvalidInputError(
+                f"Model '{self.id}' is a generator: its input is a latent vector, not an image. "
+                f"Generate images with {where}, or browse its layers with /activations and latent_seed."
+            )
+
     def preprocess(self, img: Image.Image) -> tuple[torch.Tensor, Image.Image]:
+        self.require_image_input()
         x, cropped = preprocess(img, self.prep)
         return self.to_input(x), cropped
 
@@ -100,9 +110,9 @@ def _fmt(n: int) -> str:
 
 
 def weights_status(spec: ModelSpec) -> tuple[str, str, str]:
-    """(status, source, message) without loading anything heavy."""
+    """(status, source, message) without loading, training or downloading anything."""
     try:
-        loc = spec.locate_weights()
+        loc = spec.peek()
     except Exception as exc:  # a broken catalogue entry must not break listing
         return "unavailable", "", f"{type(exc).__name__}: {exc}"
     return loc.status, loc.source, loc.message
@@ -126,7 +136,7 @@ def model_group(spec: ModelSpec) -> str:
 def model_origin(spec: ModelSpec) -> dict[str, str]:
     """Where a model comes from: the class that builds it, the checkpoint file and its format."""
     try:
-        loc = spec.locate_weights()
+        loc = spec.peek()
     except Exception:  # a broken catalogue entry must not break listing
         loc = None
     path = loc.path if loc is not None else None

@@ -42,6 +42,7 @@ class ModelCard:
     kind: str = "classifier"  # classifier | generator (input: a latent vector) | discriminator | recurrent
     # recurrent models: cell, input_length, hidden_size, gates, reading_order (see server/zoo/recurrent.py)
     recurrent: dict[str, Any] = field(default_factory=dict, hash=False)
+    gan: str = ""  # generator / discriminator: the GAN it is half of (GET /api/v1/gan/{gan}/...)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -76,6 +77,12 @@ class ModelSpec:
     tags: tuple[str, ...] = field(default_factory=tuple)
     # what training measured (e.g. held-out accuracy), read when a card is shown; {} when not trained yet
     metrics: Callable[[], dict[str, Any]] | None = None
+    # where the weights are without training or fetching anything (listing a model); None: locate_weights
+    peek_weights: Callable[[], WeightsLocation] | None = None
+
+    def peek(self) -> WeightsLocation:
+        """The weights' location as a listing may report it: never trains or downloads."""
+        return (self.peek_weights or self.locate_weights)()
 
     def with_card(self, **changes: Any) -> ModelSpec:
         return replace(self, card=replace(self.card, **changes))

@@ -96,6 +96,33 @@ def test_generator_without_a_latent_is_422(client, digit_png):
     assert r.status_code == 422 and "latent_seed" in r.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("path", "multipart", "body"),
+    [
+        ("predict", True, {}),
+        ("attributions", True, {"layer": "net.3", "channel": "0", "method": "deconvnet"}),
+        ("deepvis", False, {"target": {"layer": "net.3", "channel": 0}, "steps": 8}),
+        ("top-images", False, {"layer": "net.3", "channel": 0, "dataset": "digits"}),
+    ],
+)
+def test_image_endpoints_refuse_a_generator_with_a_422_that_says_what_to_do(
+    client, digit_png, path, multipart, body
+):
+    """A generator's input is a latent: every endpoint that feeds an image says so before any work
+    (a 500 from a transposed conv fed 3 channels, or a job that fails, is what this replaced)."""
+    url = f"/api/v1/models/{G}/{path}"
+    if multipart:
+        r = client.post(url, files={"image": ("d.png", digit_png)}, data=body)
+    else:
+        r = client.post(url, json=body)
+    assert r.status_code == 422, r.text
+    assert (
+        "latent vector, not an image" in r.json()["detail"]
+        and "/gan/dcgan_digits/generate" in r.json()["detail"]
+    )
+    assert client.get("/healthz").status_code == 200
+
+
 @pytest.mark.slow
 def test_audits_of_both_halves(client):
     r = client.post("/api/v1/audits", json={"model": G, "dataset": "latent", "max_images": 256})

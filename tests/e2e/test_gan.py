@@ -53,4 +53,26 @@ def test_explore_opens_the_discriminator_and_the_generator(explore):
     page.wait_for_selector("#model-weights-badge")
     page.wait_for_selector(".cl-layer-browser")
     assert "net.6" in page.inner_text(".cl-layer-browser")
+    # a generator's input is the latent of a seed: the seed box replaces the images, the grid fills from it
+    page.wait_for_selector("#latent-seed", state="visible", timeout=60_000)
+    assert not page.is_visible("#image-upload")
+    page.wait_for_selector("#filter-grid-tiles[data-layer='net.3'] .cl-tile", timeout=60_000)
+    assert page.wait_for_selector("#top1-label").inner_text() in ("real", "fake")
+    page.wait_for_function(LOADED, arg="#input-preview", timeout=60_000)
+    assert "seed 0" in page.inner_text("#input-caption")
+    first = page.get_attribute("#input-preview", "src")
+    page.click("#latent-next")
+    page.wait_for_function(
+        "(old) => document.querySelector('#input-preview').getAttribute('src') !== old",
+        arg=first,
+        timeout=60_000,
+    )
+    page.wait_for_function("() => location.search.includes('image=latent:1')", timeout=30_000)
+    assert "seed 1" in page.inner_text("#input-caption")
+    page.fill("#latent-seed", "-3")
+    page.keyboard.press("Tab")
+    page.wait_for_selector("#latent-status .cl-error, #latent-status [role=alert]", timeout=30_000)
+    assert "whole number" in page.inner_text("#latent-status")
+    page.locator("#filter-grid-tiles .cl-tile").first.click()
+    page.wait_for_selector("#filter-detail:not([hidden])", timeout=30_000)
     explore.screenshot("gan-explore-generator")

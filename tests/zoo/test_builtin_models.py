@@ -159,3 +159,22 @@ def test_missing_weights_are_reported_with_how_to(zoo, monkeypatch, tmp_path):
     assert "catalogue.toml" in message and "untrained" in message
     with pytest.raises(WeightsUnavailableError):
         zoo.load("vgg16")
+
+
+@pytest.mark.parametrize("model_id", ["digits_cnn", "dcgan_digits_generator", "seq_lstm"])
+def test_listing_a_model_trained_here_never_trains_it(monkeypatch, tmp_path, model_id):
+    """GET /api/v1/models reads weights_status and model_origin of every model: with nothing trained under
+    models/, they say the model is trained on first use, and no file appears."""
+    from server.zoo.manager import model_origin, weights_status
+    from server.zoo.registry import get_spec
+
+    monkeypatch.setenv("CONVLENS_MODELS_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    try:
+        spec = get_spec(model_id)
+        status, _, message = weights_status(spec)
+        model_origin(spec)
+        assert status == "available" and "first use" in message
+        assert not (tmp_path / "models").exists() or not any((tmp_path / "models").rglob("*"))
+    finally:
+        get_settings.cache_clear()

@@ -54,6 +54,7 @@ def list_models(zoo: ZooDep, settings: SettingsDep) -> list[dict[str, Any]]:
                 "default_layer": c.default_layer,
                 "origin": model_origin(spec),
                 "kind": c.kind,
+                "gan": c.gan,
             }
         )
     return out

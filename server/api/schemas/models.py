@@ -34,6 +34,7 @@ class ModelSummary(BaseModel):
     default_layer: str
     origin: ModelOrigin
     kind: str = "classifier"  # classifier | generator | discriminator | recurrent
+    gan: str = ""  # a generator's or discriminator's GAN: GET /api/v1/gan/{gan}/...
 
 
 class ModelCardOut(ModelSummary):

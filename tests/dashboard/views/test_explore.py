@@ -173,3 +173,44 @@ def test_the_layer_browser_needs_a_model():
 
 def test_no_query_until_a_model_is_shown():
     assert view.explore_query(None, False, "sample:digit3", None, None) is no_update
+
+
+def test_a_generator_is_explored_from_the_latent_of_a_seed(api):
+    """dcgan_digits_generator takes a latent, not an image: the images give way to a seed box, the
+    'predictions' are the generated digit and the discriminator's score, and the filter grid is the
+    generator's layer for that latent."""
+    _card, layers_data, layer = view.show_model("dcgan_digits_generator", False, None)
+    assert layers_data["kind"] == "generator" and layers_data["gan"] == "dcgan_digits"
+    images_hidden, latent_hidden, image_id = view.input_kind(layers_data, "sample:digit3", 7)
+    assert (images_hidden, latent_hidden, image_id) == (True, False, "latent:7")
+    assert view.input_kind(layers_data, "latent:3", 7)[2] is no_update  # a link's seed is kept
+
+    figure, top1, preview, caption, error = view.show_predictions("latent:7", "dcgan_digits_generator", False)
+    assert error is None and preview and "seed 7" in caption
+    assert set(figure.data[0].y) == {"real", "fake"} and abs(sum(figure.data[0].x) - 1) < 1e-6
+    generated = api.gan_generate("dcgan_digits", {"seed": 7, "n": 1})
+    assert f"{generated['images'][0]['d_score']:.2f}" in texts(top1)  # the GAN page's image 0 of seed 7
+
+    acts, error = view.load_activations("latent:7", "dcgan_digits_generator", False, layer)
+    assert error is None and acts["latent_seed"] == 7 and acts["input_url"] is None
+    other, _ = view.load_activations("latent:8", "dcgan_digits_generator", False, layer)
+    assert [c["mean"] for c in other["channels"]] != [c["mean"] for c in acts["channels"]]
+    hidden, _title, input_src, map_src, _stats, _w = view.show_detail(
+        {"layer": layer, "index": 0}, acts, "dcgan_digits_generator", False, layers_data
+    )
+    assert hidden is False and input_src is None and map_src.endswith("/channel_0.png")
+
+    # back to an image model: the latent id is dropped, the images come back
+    digits = view.show_model("digits_cnn", False, None)[1]
+    assert view.input_kind(digits, "latent:7", 7) == (False, True, None)
+    assert view.input_kind(digits, "sample:digit3", 7)[2] is no_update
+
+
+def test_latent_seeds_are_checked_and_stepped():
+    assert view.choose_latent("latent-seed", 12, "latent:3") == ("latent:12", no_update, None)
+    assert view.choose_latent("latent-next", 12, "latent:3") == ("latent:4", 4, None)
+    assert view.choose_latent("latent-next", None, "latent:4294967295") == ("latent:0", 0, None)
+    for bad in (None, -1, 2**32, 1.5):
+        image_id, value, status = view.choose_latent("latent-seed", bad, "latent:3")
+        assert image_id is no_update and value is no_update and "whole number" in texts(status)
+    assert view.load_activations("latent:1", "digits_cnn", False, "features.3")[1] is not None
