@@ -12,6 +12,7 @@ from server.engine.hooks import capture, module_hooks
 
 CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear,)
+RECURRENT_TYPES: tuple[type[nn.Module], ...] = (nn.RNN, nn.LSTM, nn.GRU)  # units: the hidden state h_t
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
     nn.ReLU,
     nn.ReLU6,

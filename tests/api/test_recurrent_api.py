@@ -146,3 +146,22 @@ def test_projection_takes_the_final_hidden_states(client):
     assert job["status"] == "succeeded", job
     assert len(job["result"]["coords"]) == 1797 and job["result"]["feature_dim"] == 64
     assert job["result"]["purity"]["trustworthiness"] > 0.5
+
+
+@pytest.mark.parametrize("model_id", ["seq_rnn", "seq_lstm"])
+def test_the_audit_judges_the_hidden_units_of_a_trained_recurrent_model(client, model_id):
+    """The audit accepts a recurrent model: its recurrent layer's 64 hidden units are judged over the 64
+    time steps (saturation at +-1, near-constant, redundancy), next to the readout."""
+    from tests.conftest import wait_for
+
+    r = client.post("/api/v1/audits", json={"model": model_id, "dataset": "digits", "max_images": 256})
+    assert r.status_code == 202, r.text
+    job = f"/api/v1/jobs/{r.json()['job_id']}"
+    wait_for(lambda: client.get(job).json()["status"] in ("succeeded", "failed"), timeout=120)
+    body = client.get(job).json()
+    assert body["status"] == "succeeded", body
+    layers = {la["name"]: la for la in body["result"]["layers"]}
+    rnn = layers["rnn"]
+    assert rnn["type"] == ("RNN" if model_id == "seq_rnn" else "LSTM") and rnn["channels"] == 64
+    assert len(rnn["saturated_share"]) == 64 and all(0.0 <= s <= 1.0 for s in rnn["saturated_share"])
+    assert "readout" in layers and "rnn" not in body["result"]["skipped_layers"]

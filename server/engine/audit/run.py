@@ -13,12 +13,18 @@ from torch import nn
 
 from server.engine.audit import checks, similarity
 from server.engine.audit.checkerboard import Checkerboard, CheckerboardMeter
-from server.engine.audit.response import ResponsePoint, at_response_points, output_channels, response_points
+from server.engine.audit.response import (
+    AUDITED_TYPES,
+    ResponsePoint,
+    at_response_points,
+    output_channels,
+    response_points,
+)
 from server.engine.audit.results import KINDS, AuditResult, Batch, FilterFlag, LayerAudit, Progress, rounded
 from server.engine.audit.sparsity import depth_curve
 from server.engine.audit.stats import ChannelAccumulator, ChannelStatistics
 from server.engine.audit.thresholds import AuditThresholds
-from server.engine.layers import CONV_TYPES, LINEAR_TYPES
+from server.engine.layers import RECURRENT_TYPES
 from server.errors import InvalidInputError
 
 
@@ -97,7 +103,7 @@ def audit_model(
         knn_k=knn_k,
         images=images,
         seed=seed,
-        all_layers=[n for n, m in model.named_modules() if n and isinstance(m, CONV_TYPES + LINEAR_TYPES)],
+        all_layers=[n for n, m in model.named_modules() if n and isinstance(m, AUDITED_TYPES)],
         checkerboard=board.result(),
     )
 
@@ -232,6 +238,8 @@ def analyse(
     # CNNVis edges: each layer's clusters into the next layer in execution order
     for cur, nxt in itertools.pairwise(layers):
         module = modules[nxt.name]
+        if isinstance(module, RECURRENT_TYPES):  # its rows mix gates and time: no per-channel drive
+            continue
         drive = similarity.input_drive(
             out_in_weight(module), int(getattr(module, "groups", 1)), stats[cur.name].rms
         )
@@ -277,7 +285,14 @@ def analyse(
 
 
 def out_in_weight(module: nn.Module) -> torch.Tensor:
-    """The layer's weight as (out, in / groups, ...): a transposed conv stores (in, out / groups, ...)."""
+    """The layer's weight as (out, in / groups, ...): a transposed conv stores (in, out / groups, ...).
+
+    A recurrent layer's unit j has one row per gate in ``weight_ih`` and ``weight_hh`` (gates stacked as
+    (gates * hidden, ...)): its weight is those rows side by side, (hidden, gates * (in + hidden))."""
+    if isinstance(module, RECURRENT_TYPES):
+        h = int(module.hidden_size)
+        w = torch.cat([module.weight_ih_l0, module.weight_hh_l0], dim=1)  # (gates * h, in + h)
+        return w.reshape(-1, h, w.shape[1]).permute(1, 0, 2).reshape(h, -1)
     weight: torch.Tensor = module.weight  # type: ignore[assignment]
     if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d):
         g = int(module.groups)
