@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     # Compute
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    batch_max: int = Field(
+        16,
+        ge=0,
+        description="dynamic batching: concurrent predict/activations forwards of one model and layer run "
+        "as one batch of at most this many inputs; 0 or 1 turns it off",
+    )
 
     # Storage
     models_dir: Path = REPO_ROOT / "models"
@@ -75,7 +81,9 @@ class Settings(BaseSettings):
     )
 
     # Admission control of the synchronous inference routes (predict, activations, attributions)
-    model_concurrency: int = Field(2, ge=1, description="requests of one model computed at once")
+    model_concurrency: int = Field(
+        8, ge=1, description="requests of one model computed at once (their forwards are batched, see batch_max)"
+    )
     max_queue: int = Field(16, ge=0, description="requests of one model waiting beyond those; then 503")
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After of a 503 past the queue")
     shutdown_timeout_seconds: float = Field(

@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from server.artifacts import content_key
+from server.artifacts import ArtifactStore, content_key
+from server.config import Settings
+from server.engine.batching import Batcher
 from server.engine.hooks import forward_until, get_module
 from server.engine.imaging import (
     colorize,
@@ -31,6 +33,13 @@ from server.zoo.manager import LoadedModel
 
 
 class ExploreService(UploadService):
+    """Predictions, activations and weights of single inputs; concurrent forwards of one model and layer
+    are batched (``server.engine.batching``)."""
+
+    def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
+        super().__init__(settings, artifacts)
+        self.batcher = Batcher(settings.batch_max)
+
     # --- input ------------------------------------------------------------------------------------------
 
     def _input_artifact(self, lm: LoadedModel, sha: str, cropped: Image.Image) -> str:
@@ -52,8 +61,7 @@ class ExploreService(UploadService):
             return cached
         x, cropped = lm.preprocess(img)
         # no lock: hooks of concurrent requests on this model act on their own thread's forward only
-        with torch.inference_mode():
-            logits = lm.model(x)
+        logits = self.batcher.run(("logits", lm.cache_key), x, lambda batch: _logits(lm, batch))
         preds = predict_topk(logits, lm.card.labels, top_k)
         out = {
             **lm.describe(),
@@ -105,10 +113,10 @@ class ExploreService(UploadService):
         layer = info.name
         sha = input_id
         # thread-scoped hooks: no model lock; the network beyond `layer` is not computed
-        acts = forward_until(lm.model, [layer], x)
-        if layer not in acts:
-            raise InvalidInputError(f"Layer '{layer}' produced no tensor output in a forward pass.")
-        act = acts[layer][0].float().cpu().numpy()
+        out_t = self.batcher.run(
+            ("layer", lm.cache_key, layer), x, lambda batch: _layer_output(lm, layer, batch)
+        )
+        act = out_t[0].float().cpu().numpy()
         if act.ndim == 1:
             act_maps = act[:, None, None]
         elif act.ndim == 3:
@@ -249,3 +257,17 @@ def rgb_filter_mosaic(w: np.ndarray, pad: int = 1) -> np.ndarray:
         y, x = pad + r * (kh + pad), pad + q * (kw + pad)
         out[y : y + kh, x : x + kw] = tile
     return out
+
+
+def _logits(lm: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        out: torch.Tensor = lm.model(batch)
+    return out
+
+
+def _layer_output(lm: LoadedModel, layer: str, batch: torch.Tensor) -> torch.Tensor:
+    """``layer``'s output for ``batch``, the forward stopped after it."""
+    acts = forward_until(lm.model, [layer], batch)
+    if layer not in acts:
+        raise InvalidInputError(f"Layer '{layer}' produced no tensor output in a forward pass.")
+    return acts[layer]

@@ -1,0 +1,152 @@
+"""Dynamic batching (issue 12), measured in one run against real `python -m server` processes.
+
+Two API processes on the same machine, one with batching off (CONVLENS_BATCH_MAX=1) and one with it on
+(the default, 16), both with CONVLENS_MODEL_CONCURRENCY=64 and CONVLENS_MAX_QUEUE=64 so that admission
+control does not cap what the batcher sees. For 1, 8 and 64 concurrent clients, each client sends
+`predict` requests with an image of its own (distinct random 224x224 PNGs: nothing comes from a cache)
+for a fixed time; a separate prober hits /healthz every 20 ms. Per setting it prints requests/s, p50
+and p99 latency, /healthz p99 and 503s; then the ratios: batched throughput at 8 clients against the
+serial rate (1 client, batching off), and batched against unbatched at each concurrency. The servers run
+in turn, each level interleaved: off 1, on 1, off 8, on 8, off 64, on 64. Run:
+    .venv/bin/python bench/bench_batching.py [--model efficientnet_lite0] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.processes import api_process
+
+
+def png(seed: int, size: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+        buf, "PNG"
+    )
+    return buf.getvalue()
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def load(url: str, model: str, clients: int, seconds: float, images: list[bytes], offset: int) -> dict:
+    latencies: list[float] = []
+    busy = 0
+    health: list[float] = []
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def client(c: int) -> None:
+        nonlocal busy
+        with httpx.Client(timeout=120) as http:
+            i = 0
+            while time.monotonic() < stop:
+                img = images[(offset + c * 1000 + i) % len(images)]
+                i += 1
+                t0 = time.perf_counter()
+                r = http.post(f"{url}/api/v1/models/{model}/predict", files={"image": ("x.png", img)})
+                dt = time.perf_counter() - t0
+                with lock:
+                    if r.status_code == 200:
+                        latencies.append(dt)
+                    elif r.status_code == 503:
+                        busy += 1
+                    else:
+                        raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+
+    def prober() -> None:
+        with httpx.Client(timeout=30) as http:
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                http.get(f"{url}/healthz")
+                health.append(time.perf_counter() - t0)
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    threads.append(threading.Thread(target=prober))
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {
+        "rps": len(latencies) / wall,
+        "p50": pct(latencies, 50) * 1000,
+        "p99": pct(latencies, 99) * 1000,
+        "health_p99": pct(health, 99) * 1000,
+        "busy": busy,
+        "n": len(latencies),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="efficientnet_lite0")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--levels", default="1,8,64")
+    args = ap.parse_args()
+    levels = [int(v) for v in args.levels.split(",")]
+    print(f"cpus: {os.cpu_count()}, load average before: {os.getloadavg()}")
+    images = [png(i, args.size) for i in range(4000)]  # distinct: every request is computed
+    common = {
+        "CONVLENS_MODEL_CONCURRENCY": "64",
+        "CONVLENS_MAX_QUEUE": "64",
+        "CONVLENS_DEFAULT_MODEL": args.model,
+    }
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(
+                api_process(
+                    Path(tmp) / name / "data", Path(tmp) / name / "logs", CONVLENS_BATCH_MAX=value, **common
+                )
+            )
+            for name, value in (("off", "1"), ("on", "16"))
+        }
+        for url in urls.values():  # warm-up: model loaded, first forwards done
+            load(url, args.model, 2, 2.0, images, 3000)
+        results: dict[tuple[str, int], dict] = {}
+        offset = 0
+        for clients in levels:
+            for name in ("off", "on"):
+                offset += 100_000
+                r = load(urls[name], args.model, clients, args.seconds, images, offset)
+                results[(name, clients)] = r
+                print(
+                    f"  batching {name:3s} {clients:3d} clients: {r['rps']:6.1f} req/s  p50 {r['p50']:7.1f} ms  "
+                    f"p99 {r['p99']:7.1f} ms  /healthz p99 {r['health_p99']:6.1f} ms  503s {r['busy']}  "
+                    f"(n={r['n']}, load {os.getloadavg()[0]:.2f})",
+                    flush=True,
+                )
+    serial = results[("off", 1)]["rps"]
+    for clients in levels:
+        on, off = results[("on", clients)], results[("off", clients)]
+        print(
+            f"  {clients:3d} clients: batched / unbatched throughput {on['rps'] / off['rps']:.2f}x; "
+            f"batched / serial (1 client, unbatched) {on['rps'] / serial:.2f}x"
+        )
+    print(f"load average after: {os.getloadavg()}")
+    if 8 in levels:
+        print(
+            f"issue 12 target: throughput at 8 clients >= 1.5x serial: {results[('on', 8)]['rps'] / serial:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

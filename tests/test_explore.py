@@ -1,0 +1,115 @@
+"""ExploreService with dynamic batching, on the real models: batched answers equal unbatched ones."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from server.explore import ExploreService
+
+
+def photos() -> list[Image.Image]:
+    from skimage import data
+
+    return [Image.fromarray(getattr(data, name)()) for name in ("chelsea", "coffee", "astronaut", "rocket")]
+
+
+def digits(n: int) -> list[Image.Image]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return [Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)) for i in range(n)]
+
+
+def concurrently(fn, items):
+    start = threading.Barrier(len(items))
+
+    def one(item):
+        start.wait()
+        return fn(item)
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(one, items))
+
+
+def service(services, batch_max: int) -> ExploreService:
+    return ExploreService(services.settings.model_copy(update={"batch_max": batch_max}), services.artifacts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer", ["blocks.3", None])  # None: the predictions (full forward)
+def test_batched_lite0_answers_equal_unbatched_ones_at_224_px(services, lite0, layer):
+    imgs = [(img, f"{i:064x}") for i, img in enumerate(photos())]
+    batched, alone = service(services, 16), service(services, 1)
+
+    def ask(svc: ExploreService):
+        if layer is None:
+            return lambda item: svc.predict(lite0, item[0], item[1], top_k=5)
+        return lambda item: svc.activations(lite0, item[0], item[1], layer)
+
+    together = concurrently(ask(batched), imgs)
+    separate = [ask(alone)(item) for item in imgs]
+    assert batched.batcher.stats.inputs == len(imgs) and alone.batcher.stats.forwards == 0
+    if layer is None:  # the first photo's full forward (~0.1 s) runs alone; the others arrive meanwhile
+        assert batched.batcher.stats.forwards < len(imgs) and batched.batcher.stats.largest >= 2
+    for a, b in zip(together, separate, strict=True):
+        if layer is None:
+            assert [p["index"] for p in a["predictions"]] == [p["index"] for p in b["predictions"]]
+            np.testing.assert_allclose(
+                [p["probability"] for p in a["predictions"]],
+                [p["probability"] for p in b["predictions"]],
+                atol=1e-5,
+            )
+        else:
+            np.testing.assert_allclose(
+                [c["mean"] for c in a["channels"]], [c["mean"] for c in b["channels"]], rtol=1e-5, atol=1e-5
+            )
+            np.testing.assert_allclose(
+                [c["max"] for c in a["channels"]], [c["max"] for c in b["channels"]], rtol=1e-5, atol=1e-5
+            )
+    if layer is None:
+        assert "tiger cat" in together[0]["predictions"][0]["label"]
+
+
+def test_concurrent_digit_predictions_are_batched_and_each_gets_its_own(services, digits_model):
+    svc = service(services, 16)
+    imgs = [(img, f"{i:064x}") for i, img in enumerate(digits(24))]
+    out = concurrently(lambda item: svc.predict(digits_model, item[0], item[1], top_k=1), imgs)
+    from sklearn.datasets import load_digits
+
+    truth = load_digits().target[:24]
+    top1 = [int(o["predictions"][0]["index"]) for o in out]
+    assert np.mean(np.array(top1) == truth) >= 0.9
+    assert [o["image_sha256"] for o in out] == [sha for _, sha in imgs]
+    assert svc.batcher.stats.inputs == 24
+
+
+@pytest.mark.slow
+def test_a_batched_lite0_layer_equals_its_rows_computed_alone(lite0):
+    """blocks.3 of four photos at 224 px as one batch (the first forward is held for 0.3 s, so the other
+    three queue behind it and run together) against each photo alone."""
+    import time
+
+    import torch
+
+    from server.engine.batching import Batcher
+    from server.explore import _layer_output
+
+    xs = [lite0.preprocess(img)[0] for img in photos()]
+    batcher, sizes = Batcher(16), []
+
+    def fn(batch: torch.Tensor) -> torch.Tensor:
+        sizes.append(batch.shape[0])
+        if len(sizes) == 1:
+            time.sleep(0.3)
+        return _layer_output(lite0, "blocks.3", batch)
+
+    together = concurrently(lambda x: batcher.run("blocks.3", x, fn), xs)
+    assert sorted(sizes) == [1, 3]
+    for x, out in zip(xs, together, strict=True):
+        alone = _layer_output(lite0, "blocks.3", x)
+        torch.testing.assert_close(out, alone, rtol=1e-5, atol=1e-5 * float(alone.abs().max()))
