@@ -229,12 +229,12 @@ def _generated_predictions(seed: int, model: str, untrained: bool) -> tuple[Any,
     ]
     top1 = html.Div(
         [
-            html.Span(f"{result['discriminator']} says "),
+            html.Span("Discriminator says ", title=result["discriminator"]),
             html.Strong("real" if real >= 0.5 else "fake", id="top1-label"),
             html.Span(f" (D = {real:.2f})"),
         ]
     )
-    caption = f"what {model} makes from the latent of seed {seed}"
+    caption = f"generated from seed {seed}"
     return (
         predictions_figure(sorted(scores, key=lambda p: -p["probability"])),
         top1,

@@ -69,6 +69,7 @@ def test_explore_opens_the_discriminator_and_the_generator(explore):
     )
     page.wait_for_function("() => location.search.includes('image=latent:1')", timeout=30_000)
     assert "seed 1" in page.inner_text("#input-caption")
+    explore.screenshot("gan-explore-generator-seed")
     page.fill("#latent-seed", "-3")
     page.keyboard.press("Tab")
     page.wait_for_selector("#latent-status .cl-error, #latent-status [role=alert]", timeout=30_000)
