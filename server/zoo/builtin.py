@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -415,7 +416,22 @@ def _torchvision_load(arch: str, model: nn.Module, loc: WeightsLocation) -> None
         state = read_state_dict(loc.path)
     # torchvision drops the aux heads after loading; so do we.
     state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
-    load_into(model, state, source=f"weights for {arch}")
+    load_into(model, _modern_densenet_keys(state), source=f"weights for {arch}")
+
+
+# DenseNet's official files keep the old module names 'norm.1', 'conv.2', ...: torchvision renames them
+# when it loads them (torchvision.models.densenet._load_state_dict); so do we.
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def _modern_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed = {}
+    for key, value in state.items():
+        old = _OLD_DENSENET_KEY.match(key)
+        renamed[old.group(1) + old.group(2) if old else key] = value
+    return renamed
 
 
 def _torchvision_spec(arch: str, title: str, default_layer: str) -> ModelSpec:
