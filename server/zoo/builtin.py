@@ -390,7 +390,7 @@ def _torchvision_build(arch: str) -> nn.Module:
     return model
 
 
-def _torchvision_weights(arch: str):
+def torchvision_default_weights(arch: str):
     import torchvision
 
     return torchvision.models.get_model_weights(arch).DEFAULT
@@ -400,7 +400,7 @@ def _torchvision_locate(arch: str) -> WeightsLocation:
     override = catalogue_weights_override(arch)
     if override is not None:
         return _file_location(override, "catalogue file")
-    weights = _torchvision_weights(arch)
+    weights = torchvision_default_weights(arch)
     hub_path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if hub_path.is_file():
         return WeightsLocation("available", hub_path, f"torch hub cache: {hub_path}")
@@ -411,7 +411,7 @@ def _torchvision_locate(arch: str) -> WeightsLocation:
 
 def _torchvision_load(arch: str, model: nn.Module, loc: WeightsLocation) -> None:
     if loc.path is None:  # download allowed by settings
-        state = _torchvision_weights(arch).get_state_dict(progress=False, check_hash=True)
+        state = torchvision_default_weights(arch).get_state_dict(progress=False, check_hash=True)
     else:
         state = read_state_dict(loc.path)
     # torchvision drops the aux heads after loading; so do we.
