@@ -364,9 +364,15 @@ def _file_location(path: Path, what: str) -> WeightsLocation:
 
 def _unavailable_message(model_id: str, hub_path: Path | None) -> str:
     models_dir = get_settings().models_dir
+    pull = (
+        f"Run `convlens weights pull {model_id}` (the official weights, SHA-256 checked; CONVLENS_WEIGHTS_MIRROR "
+        "for a lab mirror), or "
+        if model_id in TORCHVISION_MODELS
+        else ""
+    )
     where = f" or place it at {hub_path}" if hub_path else ""
     return (
-        f"Weights unavailable: put a state dict in {models_dir} and name it under [weights] in "
+        f"Weights unavailable: {pull}put a state dict in {models_dir} and name it under [weights] in "
         f'{models_dir / "catalogue.toml"} (e.g. {model_id} = "{model_id}.safetensors"){where}, '
         "or set CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true where this machine has internet. "
         "Add ?untrained=true to explore the architecture with random weights."

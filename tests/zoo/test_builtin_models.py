@@ -157,6 +157,7 @@ def test_missing_weights_are_reported_with_how_to(zoo, monkeypatch, tmp_path):
     status, _, message = weights_status(get_spec("vgg16"))
     assert status == "unavailable"
     assert "catalogue.toml" in message and "untrained" in message
+    assert "Run `convlens weights pull vgg16`" in message  # the exact command (issue 17)
     with pytest.raises(WeightsUnavailableError):
         zoo.load("vgg16")
 

@@ -49,7 +49,8 @@ def test_models_without_official_torchvision_weights_are_refused(model_id):
 
 def test_pull_from_the_mirror_registers_weights_the_zoo_loads_as_pretrained(weights_mirror):
     state, sha256 = weights_mirror.publish(MODEL)
-    assert weights_status(get_spec(MODEL))[0] == "unavailable"
+    before = weights_status(get_spec(MODEL))
+    assert before[0] == "unavailable" and f"convlens weights pull {MODEL}" in before[2]
 
     done = pull.pull(pull.official_weights(MODEL), get_settings())
 
