@@ -120,8 +120,8 @@ def weights_mirror(tmp_path: Path) -> Iterator:
     served = tmp_path / "mirror"
     (served / "lab").mkdir(parents=True)
     real_official_url = pull.official_url
-    with serving(served) as (url, requests), pytest.MonkeyPatch.context() as mp:
-        mirror = Mirror(f"{url}/lab", served / "lab", tmp_path / "models", requests)
+    with serving(served) as server, pytest.MonkeyPatch.context() as mp:
+        mirror = Mirror(f"{server.url}/lab", served / "lab", tmp_path / "models", server)
         mp.setenv("CONVLENS_MODELS_DIR", str(mirror.models_dir))
         mp.setenv("CONVLENS_WEIGHTS_MIRROR", mirror.base_url)
         mp.setattr(

@@ -19,23 +19,42 @@ OFFICIAL_BASE = "https://download.pytorch.org/models"  # never reached: the test
 
 
 class _Handler(SimpleHTTPRequestHandler):
+    server: _MirrorServer
+
     def do_GET(self) -> None:
-        self.server.requests.append(self.path)  # type: ignore[attr-defined]
-        super().do_GET()
+        self.server.requests.append(self.path)
+        if self.server.cut_after is None:
+            super().do_GET()
+            return
+        data = Path(self.translate_path(self.path)).read_bytes()  # announced in full, cut short
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: self.server.cut_after])
+        self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:  # keep pytest's output clean
         pass
 
 
+class _MirrorServer(ThreadingHTTPServer):
+    requests: list[str]  # the paths asked for so far
+    cut_after: int | None  # send only this many bytes of each file (a connection that drops)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
 @contextmanager
-def serving(folder: Path) -> Iterator[tuple[str, list[str]]]:
-    """Serve ``folder`` over HTTP; yields (base URL, the paths requested so far)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
-    server.requests = []  # type: ignore[attr-defined]
+def serving(folder: Path) -> Iterator[_MirrorServer]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 (a free port) from a thread."""
+    server = _MirrorServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
+    server.requests, server.cut_after = [], None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.requests  # type: ignore[attr-defined]
+        yield server
     finally:
         server.shutdown()
         server.server_close()
@@ -55,8 +74,12 @@ class Mirror:
     base_url: str  # what CONVLENS_WEIGHTS_MIRROR is set to
     folder: Path  # the files served under base_url
     models_dir: Path  # CONVLENS_MODELS_DIR
-    requests: list[str]
+    server: _MirrorServer
     official: dict[str, str] = field(default_factory=dict)  # model id -> the "official" URL the zoo names
+
+    @property
+    def requests(self) -> list[str]:
+        return self.server.requests
 
     def publish(self, model_id: str, sha256_prefix: str | None = None) -> tuple[dict[str, torch.Tensor], str]:
         """Serve a seeded state dict of ``model_id`` under ``<model_id>-<prefix>.pth`` (its true SHA-256

@@ -129,9 +129,15 @@ def download(url: str, folder: Path, timeout: float) -> tuple[Path, str]:
     request = urllib.request.Request(url, headers={"User-Agent": "convlens"})
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(request, timeout=timeout) as response:
+            expected, received = response.headers.get("Content-Length"), 0
             while chunk := response.read(_CHUNK):
                 f.write(chunk)
                 digest.update(chunk)
+                received += len(chunk)
+        if expected is not None and expected.isdigit() and received != int(expected):
+            raise DownloadFailedError(
+                f"Could not download {url}: the connection ended after {received:,} of {int(expected):,} bytes."
+            )
         complete = True
     except urllib.error.HTTPError as exc:
         raise DownloadFailedError(f"Could not download {url}: HTTP {exc.code} {exc.reason}.") from None

@@ -107,6 +107,24 @@ def test_a_file_missing_on_the_mirror_and_a_mirror_down_are_readable_errors(weig
     assert files_in(weights_mirror.models_dir) == []
 
 
+def test_a_download_cut_short_is_an_error_and_leaves_nothing(weights_mirror):
+    weights_mirror.publish(MODEL)
+    weights_mirror.server.cut_after = 1000
+    with pytest.raises(DownloadFailedError, match=r"the connection ended after 1,000 of [\d,]+ bytes"):
+        pull.pull(pull.official_weights(MODEL), get_settings())
+    assert files_in(weights_mirror.models_dir) == []
+
+
+def test_a_mirror_on_a_shared_disk_is_a_file_url(weights_mirror, monkeypatch):
+    state, _sha256 = weights_mirror.publish(MODEL)
+    monkeypatch.setenv("CONVLENS_WEIGHTS_MIRROR", weights_mirror.folder.as_uri())
+    get_settings.cache_clear()
+    done = pull.pull(pull.official_weights(MODEL), get_settings())
+    assert weights_mirror.requests == [] and done.url.startswith("file:///")
+    stored = load_file(str(done.path))
+    assert all(torch.equal(stored[k], state[k]) for k in state)
+
+
 def test_weights_the_lab_named_itself_are_not_overwritten(weights_mirror):
     weights_mirror.publish(MODEL)
     weights_mirror.models_dir.mkdir()
