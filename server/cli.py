@@ -3,9 +3,15 @@
     convlens audit --model digits_cnn --dataset digits --fail-on 'dead>5%'
     convlens compare --model digits_cnn epoch_01 epoch_03 epoch_10 epoch_30
     convlens models add --module mynet:MyNet --weights ckpt.pt --input-size 3,32,32 --labels labels.txt
+    convlens weights pull alexnet vgg16 resnet152
 
 ``models add`` writes a catalogue entry after a dry run (load + one forward); on any error it prints
 one line, exits 2 and leaves the catalogue unchanged.
+
+``weights pull`` downloads the official torchvision weights of zoo models (or the same file names under
+``CONVLENS_WEIGHTS_MIRROR``), checks their SHA-256, stores them as safetensors under models/ and names them
+under ``[weights]`` in the catalogue. It exits 2 on an id it cannot pull (before downloading anything)
+and 3 when a download fails or a file's hash is wrong; what was pulled before the failure stays pulled.
 
 ``audit`` prints a readable summary and exits 0 when every gate passes, 1 when a gate fails,
 2 on bad input (an unknown model, a threshold outside [0, 1], an unreadable gate...) and 3 when
@@ -23,7 +29,7 @@ from typing import Any
 from server.audit_report import render_html, render_json, summary_text
 from server.audits import AuditRequest
 from server.config import get_settings
-from server.errors import ConvLensError, InvalidInputError
+from server.errors import ChecksumMismatchError, ConvLensError, DownloadFailedError, InvalidInputError
 from server.services import Services
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_ERROR = 0, 1, 2, 3
@@ -92,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--mean", type=_floats, default=None, help="per-channel mean, e.g. 0.5,0.5,0.5")
     add.add_argument("--std", type=_floats, default=None, help="per-channel std")
     add.add_argument("--description", default=None)
+
+    weights = sub.add_parser("weights", help="official weights of the zoo's torchvision models")
+    weights_sub = weights.add_subparsers(dest="weights_command", required=True)
+    pull = weights_sub.add_parser(
+        "pull",
+        help="download, SHA-256 check and register official weights (CONVLENS_WEIGHTS_MIRROR for a lab mirror)",
+    )
+    pull.add_argument("models", nargs="+", metavar="MODEL", help="zoo ids, e.g. alexnet vgg16 resnet152")
     return parser
 
 
@@ -202,6 +216,26 @@ def run_models_add_command(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
+def run_weights_pull_command(args: argparse.Namespace, out: Any) -> int:
+    from server.zoo.pull import official_weights, pull
+
+    settings = get_settings()
+    wanted = [official_weights(model_id) for model_id in dict.fromkeys(args.models)]  # every id known first
+    for weights in wanted:
+        print(f"{weights.model_id}: {weights.source_url(settings.weights_mirror)}", file=out, flush=True)
+        done = pull(weights, settings)
+        if done.already_there:
+            print(f"    already pulled: {done.path}", file=out)
+        else:
+            print(f"    sha256 {done.sha256} (checked), stored as {done.path}", file=out)
+    print(
+        f"Named under [weights] in {settings.models_dir / 'catalogue.toml'}: the zoo loads them pretrained "
+        "from now on (a running API too, without a restart).",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, out: Any = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
@@ -210,7 +244,12 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
             return run_audit_command(args, out)
         if args.command == "models":
             return run_models_add_command(args, out)
+        if args.command == "weights":
+            return run_weights_pull_command(args, out)
         return run_compare_command(args, out)
+    except (DownloadFailedError, ChecksumMismatchError) as exc:  # the network or the mirror, not the input
+        print(f"convlens: error: {' '.join(exc.message.split())}", file=sys.stderr)
+        return EXIT_ERROR
     except ConvLensError as exc:
         kind = "bad input" if isinstance(exc, InvalidInputError) else type(exc).__name__
         print(f"convlens: {kind}: {' '.join(exc.message.split())}", file=sys.stderr)  # one line

@@ -36,7 +36,19 @@ class Settings(BaseSettings):
     # Storage
     models_dir: Path = REPO_ROOT / "models"
     data_dir: Path = REPO_ROOT / "data"
-    allow_weight_downloads: bool = False
+    allow_weight_downloads: bool = Field(
+        False,
+        description="let a model load download its missing torchvision/timm weights (needs internet); "
+        "`convlens weights pull` needs no such permission: running it is the user's request",
+    )
+    weights_mirror: str = Field(
+        "",
+        description="base URL of a lab mirror for `convlens weights pull` (the official file names "
+        "under it); empty: the official hosts",
+    )
+    weights_timeout_seconds: float = Field(
+        60.0, gt=0, description="`convlens weights pull`: how long a connection may stay silent"
+    )
     user_code_dir: Path | None = Field(
         None,
         description='folder of the Python files that catalogue entries\' `module = "file:Class"` name '

@@ -86,3 +86,15 @@ class ServiceBusyError(ConvLensError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
+
+
+class DownloadFailedError(ConvLensError):
+    """A download that did not complete: no network, an unknown host, an HTTP error, a cut connection."""
+
+    status_code = 502
+
+
+class ChecksumMismatchError(ConvLensError):
+    """A downloaded file whose SHA-256 is not the one its source promises (refused, nothing kept)."""
+
+    status_code = 502

@@ -109,6 +109,35 @@ def planted_audit_models() -> Iterator[None]:
 
 
 @pytest.fixture
+def weights_mirror(tmp_path: Path) -> Iterator:
+    """A local HTTP server as CONVLENS_WEIGHTS_MIRROR and a temporary CONVLENS_MODELS_DIR, both through the
+    environment as a user's shell sets them; ``mirror.publish(id)`` serves a state dict and makes its file
+    name the official one (tests/weights_mirror.py)."""
+    from server.config import get_settings
+    from server.zoo import pull
+    from tests.weights_mirror import Mirror, serving
+
+    served = tmp_path / "mirror"
+    (served / "lab").mkdir(parents=True)
+    real_official_url = pull.official_url
+    with serving(served) as server, pytest.MonkeyPatch.context() as mp:
+        mirror = Mirror(f"{server.url}/lab", served / "lab", tmp_path / "models", server)
+        mp.setenv("CONVLENS_MODELS_DIR", str(mirror.models_dir))
+        mp.setenv("CONVLENS_WEIGHTS_MIRROR", mirror.base_url)
+        mp.setattr(
+            pull,
+            "official_url",
+            lambda model_id: mirror.official.get(model_id) or real_official_url(model_id),
+        )
+        get_settings.cache_clear()
+        try:
+            yield mirror
+        finally:
+            get_settings.cache_clear()
+    get_settings.cache_clear()  # the environment is the test session's again
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh data dir; models stay in the repository's models/ (digits_cnn trained once)."""
     return Settings(data_dir=tmp_path / "data", models_dir=REPO_ROOT / "models", preload_default_model=False)

@@ -1,6 +1,7 @@
 """``convlens models add``: a catalogue entry written only after a dry run that loads the model and runs
 one forward on a random input of the declared size; the catalogue is replaced atomically, so an error
-leaves it as it was (issue 18). Only the command line calls this: no API route can add a model."""
+leaves it as it was (issue 18). ``convlens weights pull`` names its files under ``[weights]`` through
+:func:`add_weights_file` (issue 17). Only the command line calls this: no API route can add a model."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ import torch
 
 from server.config import Settings
 from server.engine.layers import ForwardFailedError, forward_locating_failure
-from server.errors import InvalidInputError
-from server.zoo.catalogue import catalogue_path, parse_catalogue, spec_from_entry
+from server.errors import ConflictError, InvalidInputError
+from server.zoo.catalogue import catalogue_path, parse_catalogue, read_catalogue, spec_from_entry
 from server.zoo.registry import list_specs
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_WEIGHTS_HEADER = re.compile(r"^[ \t]*\[[ \t]*weights[ \t]*\][ \t]*(#.*)?$", re.MULTILINE)
+
+
+def toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
 def toml_value(value: Any) -> str:
@@ -33,7 +39,7 @@ def toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        items = (f"{k if _BARE_KEY.match(k) else json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
+        items = (f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
         return "{" + ", ".join(items) + "}"
     raise InvalidInputError(
         f"{value!r} cannot be written to the catalogue (use numbers, strings, lists, tables)."
@@ -99,20 +105,59 @@ def add_model(entry: dict[str, Any], settings: Settings) -> dict[str, Any]:
     }:
         raise InvalidInputError(f"A model called '{model_id}' already exists: choose another --id.")
     entry = {**entry, "num_classes": dry_run(entry, settings)}
-    new_text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + entry_block(entry)
-    parse_catalogue(new_text, path)  # what is written reads back
+    write_catalogue(path, (text.rstrip("\n") + "\n\n" if text.strip() else "") + entry_block(entry))
+    return entry
+
+
+def weights_file_named(model_id: str, file_name: str, settings: Settings) -> bool:
+    """Whether ``[weights]`` names ``file_name`` for ``model_id`` already; another file named for the same
+    model is a ConflictError: the administrator's choice is not overwritten."""
+    path = catalogue_path(settings)
+    named = read_catalogue(path).weights.get(model_id)
+    if named is not None and named != file_name:
+        raise ConflictError(
+            f"{path.name} already names '{named}' for '{model_id}' under [weights]; remove that line to "
+            "use the official weights instead."
+        )
+    return named == file_name
+
+
+def add_weights_file(model_id: str, file_name: str, settings: Settings) -> bool:
+    """Name ``file_name`` under ``[weights]`` for the built-in model ``model_id`` (the rest of the catalogue,
+    comments included, kept as written); False when it is named there already."""
+    if weights_file_named(model_id, file_name, settings):
+        return False
+    path = catalogue_path(settings)
+    text = path.read_text() if path.is_file() else ""
+    line = f"{toml_key(model_id)} = {toml_value(file_name)}"
+    header = _WEIGHTS_HEADER.search(text)
+    if header is not None:
+        new_text = f"{text[: header.end()]}\n{line}{text[header.end() :]}"
+    else:
+        new_text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + f"[weights]\n{line}\n"
+    if parse_catalogue(new_text, path).weights.get(model_id) != file_name:
+        raise InvalidInputError(
+            f"Could not add {line} under [weights] of {path.name} (is [weights] written in another form?): "
+            "add it by hand."
+        )
+    write_catalogue(path, new_text)
+    return True
+
+
+def write_catalogue(path: Path, text: str) -> None:
+    """Replace the catalogue by ``text`` atomically once it reads back; an error leaves the old file as it was."""
+    parse_catalogue(text, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".catalogue-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(new_text)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return entry
 
 
 def relative_to(path: Path, folder: Path) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -363,9 +364,15 @@ def _file_location(path: Path, what: str) -> WeightsLocation:
 
 def _unavailable_message(model_id: str, hub_path: Path | None) -> str:
     models_dir = get_settings().models_dir
+    pull = (
+        f"Run `convlens weights pull {model_id}` (the official weights, SHA-256 checked; CONVLENS_WEIGHTS_MIRROR "
+        "for a lab mirror), or "
+        if model_id in TORCHVISION_MODELS
+        else ""
+    )
     where = f" or place it at {hub_path}" if hub_path else ""
     return (
-        f"Weights unavailable: put a state dict in {models_dir} and name it under [weights] in "
+        f"Weights unavailable: {pull}put a state dict in {models_dir} and name it under [weights] in "
         f'{models_dir / "catalogue.toml"} (e.g. {model_id} = "{model_id}.safetensors"){where}, '
         "or set CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true where this machine has internet. "
         "Add ?untrained=true to explore the architecture with random weights."
@@ -389,7 +396,7 @@ def _torchvision_build(arch: str) -> nn.Module:
     return model
 
 
-def _torchvision_weights(arch: str):
+def torchvision_default_weights(arch: str):
     import torchvision
 
     return torchvision.models.get_model_weights(arch).DEFAULT
@@ -399,7 +406,7 @@ def _torchvision_locate(arch: str) -> WeightsLocation:
     override = catalogue_weights_override(arch)
     if override is not None:
         return _file_location(override, "catalogue file")
-    weights = _torchvision_weights(arch)
+    weights = torchvision_default_weights(arch)
     hub_path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if hub_path.is_file():
         return WeightsLocation("available", hub_path, f"torch hub cache: {hub_path}")
@@ -410,12 +417,27 @@ def _torchvision_locate(arch: str) -> WeightsLocation:
 
 def _torchvision_load(arch: str, model: nn.Module, loc: WeightsLocation) -> None:
     if loc.path is None:  # download allowed by settings
-        state = _torchvision_weights(arch).get_state_dict(progress=False, check_hash=True)
+        state = torchvision_default_weights(arch).get_state_dict(progress=False, check_hash=True)
     else:
         state = read_state_dict(loc.path)
     # torchvision drops the aux heads after loading; so do we.
     state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
-    load_into(model, state, source=f"weights for {arch}")
+    load_into(model, _modern_densenet_keys(state), source=f"weights for {arch}")
+
+
+# DenseNet's official files keep the old module names 'norm.1', 'conv.2', ...: torchvision renames them
+# when it loads them (torchvision.models.densenet._load_state_dict); so do we.
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def _modern_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed = {}
+    for key, value in state.items():
+        old = _OLD_DENSENET_KEY.match(key)
+        renamed[old.group(1) + old.group(2) if old else key] = value
+    return renamed
 
 
 def _torchvision_spec(arch: str, title: str, default_layer: str) -> ModelSpec:

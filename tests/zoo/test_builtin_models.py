@@ -157,8 +157,31 @@ def test_missing_weights_are_reported_with_how_to(zoo, monkeypatch, tmp_path):
     status, _, message = weights_status(get_spec("vgg16"))
     assert status == "unavailable"
     assert "catalogue.toml" in message and "untrained" in message
+    assert "Run `convlens weights pull vgg16`" in message  # the exact command (issue 17)
     with pytest.raises(WeightsUnavailableError):
         zoo.load("vgg16")
+
+
+def test_densenet_official_key_names_load(tmp_path):
+    """DenseNet's official files keep the old names 'norm.1', 'conv.2': the zoo renames them as torchvision does."""
+    from safetensors.torch import save_file
+
+    from server.zoo.registry import WeightsLocation, get_spec
+
+    spec = get_spec("densenet121")
+    torch.manual_seed(0)
+    state = spec.build().state_dict()
+    old = {  # as in densenet121-a639ec97.pth, which predates BatchNorm's num_batches_tracked
+        k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): v
+        for k, v in state.items()
+        if not k.endswith("num_batches_tracked")
+    }
+    assert "features.denseblock1.denselayer1.norm.1.weight" in old
+    save_file({k: v.contiguous() for k, v in old.items()}, str(tmp_path / "d.safetensors"))
+    model = spec.build()
+    spec.load_weights(model, WeightsLocation("available", tmp_path / "d.safetensors"))
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[k], state[k]) for k in state if not k.endswith("num_batches_tracked"))
 
 
 @pytest.mark.parametrize("model_id", ["digits_cnn", "dcgan_digits_generator", "seq_lstm"])
