@@ -68,6 +68,21 @@ def server_process(
 @contextmanager
 def api_process(data_dir: Path, log_dir: Path, **extra_env: str) -> Iterator[str]:
     """A real uvicorn API (`python -m server`) on a free port; yields its base URL once /readyz is 200."""
+    with api_server(data_dir, log_dir, **extra_env) as (url, _proc):
+        yield url
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextmanager
+def api_server(data_dir: Path, log_dir: Path, **extra_env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`api_process`, yielding the process too (its pid, for memory measurements)."""
     port = free_port()
     env = {
         "CONVLENS_API_HOST": "127.0.0.1",
@@ -77,5 +92,5 @@ def api_process(data_dir: Path, log_dir: Path, **extra_env: str) -> Iterator[str
         **extra_env,
     }
     url = f"http://127.0.0.1:{port}"
-    with server_process("server", env, f"{url}/readyz", log_dir / f"api-{port}.log"):
-        yield url
+    with server_process("server", env, f"{url}/readyz", log_dir / f"api-{port}.log") as proc:
+        yield url, proc

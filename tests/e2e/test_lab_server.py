@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import encode, wait_for
-from tests.processes import api_process
+from tests.processes import api_process, api_server, rss_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -148,3 +148,38 @@ def test_a_long_deepvis_job_does_not_block_predict_or_attributions_on_the_same_m
     )
     assert busy_predict <= 4 * idle_predict, (idle_predict, busy_predict)
     assert busy_attr <= 4 * idle_attr, (idle_attr, busy_attr)
+
+
+@pytest.mark.slow
+def test_a_1000_upload_soak_keeps_disk_within_the_budget_and_memory_flat(tmp_path):
+    """1,000 distinct uploads to /activations and /predict on digits_cnn against a real server with a
+    small cache budget: the cache stays within the budget plus 10%, and the server's RSS after the soak
+    stays within 10% of its RSS after the first 100 uploads (answer caches and artifacts are bounded)."""
+    budget = 400_000
+    env = {"CONVLENS_CACHE_MAX_BYTES": str(budget), "CONVLENS_DEFAULT_MODEL": "digits_cnn"}
+    with (
+        api_server(tmp_path / "data", tmp_path / "logs", **env) as (url, proc),
+        httpx.Client(timeout=60) as http,
+    ):
+        rss_at_100 = 0
+        for i in range(1000):
+            img = noise_png(100_000 + i)
+            if i % 2:
+                r = http.post(f"{url}/api/v1/models/digits_cnn/predict", files={"image": (f"{i}.png", img)})
+            else:
+                r = http.post(
+                    f"{url}/api/v1/models/digits_cnn/activations",
+                    files={"image": (f"{i}.png", img)},
+                    data={"layer": "features.3"},
+                )
+            assert r.status_code == 200, r.text
+            if i == 99:
+                rss_at_100 = rss_bytes(proc.pid)
+        rss_after = rss_bytes(proc.pid)
+        cache = disk_bytes(tmp_path / "data" / "cache")
+        print(
+            f"soak: cache {cache:,} B (budget {budget:,}); RSS {rss_at_100 / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB"
+        )
+        assert cache <= budget * 1.1, f"cache {cache} bytes over the budget {budget}"
+        assert rss_after <= rss_at_100 * 1.1, f"RSS {rss_at_100 / 2**20:.0f} MB -> {rss_after / 2**20:.0f} MB"
+        assert http.get(f"{url}/healthz").status_code == 200
