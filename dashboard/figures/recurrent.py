@@ -186,8 +186,17 @@ def exploding_figure(exploding: dict[str, Any]) -> go.Figure:
             line={"color": color, "dash": dash},
             hovertemplate=f"{label} step %{{x}}: %{{y:.3g}}<extra></extra>",
         )
-    if exploding.get("clip"):
-        fig.add_hline(y=exploding["clip"], line_dash="dot", line_color="#888", annotation_text="clip")
+    clip = exploding.get("clip")
+    if clip and fig.data:  # a trace, not an hline: a line's annotation lands off its value on a log axis
+        steps = len(fig.data[0].x)
+        fig.add_scatter(
+            x=[1, steps],
+            y=[clip, clip],
+            mode="lines",
+            name=f"clip norm {clip:g}",
+            line={"color": "#888", "dash": "dot", "width": 1},
+            hoverinfo="skip",
+        )
     fig.update_yaxes(type="log", title_text="mean ||dLoss/dh_t||", exponentformat="power")
     fig.update_xaxes(title_text="time step t")
     gain = exploding.get("scale")
@@ -340,4 +349,6 @@ def hidden_projection_figure(
         )
     fig.update_xaxes(title_text="PC 1", zeroline=False)
     fig.update_yaxes(title_text="PC 2", zeroline=False)
-    return _layout(fig, title, 420, legend={"font": {"size": 11}}, hovermode="closest")
+    return _layout(
+        fig, title, 440, legend={"font": {"size": 11}, "orientation": "h", "y": -0.18}, hovermode="closest"
+    )

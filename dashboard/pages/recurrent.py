@@ -73,28 +73,18 @@ def layout(**query: Any) -> html.Div:
                         html.Div(id="rec-flow-error"),
                         html.Div(
                             [
-                                placeholder_graph("rec-flow", "computing the gradient flow...", height=320),
-                                html.Div(
-                                    [
-                                        html.Div(
-                                            [
-                                                html.Label(
-                                                    "Clip each step's gradient to norm", htmlFor="rec-clip"
-                                                ),
-                                                dcc.Input(
-                                                    id="rec-clip",
-                                                    type="number",
-                                                    value=1,
-                                                    debounce=True,
-                                                    step="any",
-                                                ),
-                                            ],
-                                            className="cl-rec-clip",
-                                        ),
-                                        html.Div(id="rec-exploding-error"),
-                                        placeholder_graph("rec-exploding", "computing...", height=320),
-                                    ]
+                                html.Label(
+                                    "The exploding RNN: clip each step's gradient to norm", htmlFor="rec-clip"
                                 ),
+                                dcc.Input(id="rec-clip", type="number", value=1, debounce=True, step="any"),
+                            ],
+                            className="cl-rec-clip",
+                        ),
+                        html.Div(id="rec-exploding-error"),
+                        html.Div(
+                            [
+                                placeholder_graph("rec-flow", "computing the gradient flow...", height=320),
+                                placeholder_graph("rec-exploding", "computing...", height=320),
                             ],
                             className="cl-rec-pair",
                         ),

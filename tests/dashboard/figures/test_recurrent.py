@@ -99,8 +99,9 @@ def test_the_exploding_rnn_with_and_without_clipping_and_the_clip_norm():
         },
     }
     fig = figures.exploding_figure(out)
-    assert [t.name for t in fig.data] == ["no clipping", "clipped to 1"]
-    assert fig.layout.yaxis.type == "log" and [s.y0 for s in fig.layout.shapes] == [1.0]
+    assert [t.name for t in fig.data] == ["no clipping", "clipped to 1", "clip norm 1"]
+    assert list(fig.data[2].x) == [1, 3] and list(fig.data[2].y) == [1.0, 1.0]
+    assert fig.layout.yaxis.type == "log"
     assert "gain 2" in fig.layout.title.text
 
 
