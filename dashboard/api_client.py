@@ -7,6 +7,7 @@ dashboard benchmark can say how much of a view's time was spent in the API.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import numpy as np
 
 from dashboard.settings import DashboardSettings, get_settings
 
@@ -342,6 +344,64 @@ class ApiClient:
     def gan_modes(self, gan: str, n: int = 1000, timer: CallTimer | None = None) -> dict[str, Any]:
         return self._json("GET", f"{API}/gan/{quote(gan)}/modes", params={"n": str(n)}, timer=timer)
 
+    # --- recurrent models (issue 15) ------------------------------------------------------------------
+
+    def sequence(
+        self,
+        model: str,
+        *,
+        dataset: str | None = None,
+        index: int | None = None,
+        image: bytes | None = None,
+        filename: str = "image.png",
+        untrained: bool = False,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        """One digit step by step: a dataset item (``dataset`` + ``index``) or an uploaded ``image``."""
+        path = f"{API}/models/{quote(model)}/sequence"
+        if image is not None:
+            files = {"image": (filename, image, "application/octet-stream")}
+            return self._json("POST", path, params=self._params(untrained), files=files, timer=timer)
+        body = {"dataset": dataset, "index": index}
+        return self._json("POST", path, params=self._params(untrained), json=body, timer=timer)
+
+    def gate_stats(
+        self,
+        model: str,
+        dataset: str = "digits",
+        bins: int = 20,
+        untrained: bool = False,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        params = {"dataset": dataset, "bins": str(bins), **self._params(untrained)}
+        return self._json("GET", f"{API}/models/{quote(model)}/gate-stats", params=params, timer=timer)
+
+    def gradient_flow(
+        self,
+        models: list[str],
+        dataset: str = "digits",
+        limit: int = 256,
+        snapshot: str | None = None,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        params = {"models": ",".join(models), "dataset": dataset, "limit": str(limit)}
+        if snapshot is not None:
+            params["snapshot"] = snapshot
+        return self._json("GET", f"{API}/recurrent/gradient-flow", params=params, timer=timer)
+
+    def gradient_flow_exploding(
+        self,
+        dataset: str = "digits",
+        limit: int = 256,
+        clip: float = 1.0,
+        gain: float | None = None,
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        params = {"dataset": dataset, "limit": str(limit), "clip": str(clip)}
+        if gain is not None:
+            params["gain"] = str(gain)
+        return self._json("GET", f"{API}/recurrent/gradient-flow/exploding", params=params, timer=timer)
+
     def job(self, job_id: str, since: int | None = None, timer: CallTimer | None = None) -> dict[str, Any]:
         params = {"since": str(since)} if since is not None else {}
         return self._json("GET", f"{API}/jobs/{quote(job_id)}", params=params, timer=timer)
@@ -354,6 +414,13 @@ class ApiClient:
         if not path.startswith(ARTIFACT_PREFIX):
             raise ApiError(f"Not an artifact path: {path!r}.", status=404)
         return self.request("GET", path, timer=timer)
+
+    def artifact_array(self, path: str, timer: CallTimer | None = None) -> np.ndarray:
+        """A ``.npy`` artifact (by the URL path the API returned) as an array."""
+        try:
+            return np.load(io.BytesIO(self.artifact(path, timer=timer).content), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ApiError(f"The API sent an artifact that is not a .npy array: {path}.") from exc
 
 
 def browser_url(artifact_path: str) -> str:

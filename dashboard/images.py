@@ -12,6 +12,7 @@ An image id is one of
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import re
@@ -128,6 +129,11 @@ def sample_thumbnail(name: str, size: int = 96) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_data_url(data: bytes) -> str:
+    """A PNG's bytes as a ``data:`` URL, for an image the browser cannot load from a URL of its own."""
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def uploads_dir(data_dir: Path) -> Path:

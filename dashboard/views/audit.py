@@ -7,8 +7,6 @@ API app.
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import numpy as np
@@ -33,7 +31,7 @@ from dashboard.figures.audit import (
     separability_figure,
     sparsity_curve_figure,
 )
-from dashboard.images import store_upload
+from dashboard.images import png_data_url, store_upload
 from dashboard.jobs import poll_job, start_job
 from dashboard.settings import get_settings
 from dashboard.views.common import model_option, pick
@@ -158,7 +156,7 @@ def layer_sparsity(report: dict[str, Any] | None, layer: str | None) -> Any:
 
 def correlation_of(report: dict[str, Any], layer: str) -> np.ndarray:
     url = report["artifacts"]["correlation"][layer]
-    return np.load(io.BytesIO(get_client().artifact(url).content), allow_pickle=False)
+    return get_client().artifact_array(url)
 
 
 def heatmap(report: dict[str, Any] | None, layer: str | None) -> Any:
@@ -196,7 +194,7 @@ def detail(report: dict[str, Any] | None, selected: dict[str, Any] | None) -> An
     for idx in (la.get("top_images") or [[]] * la["channels"])[filt]:
         try:
             data = client.dataset_thumbnail(report["dataset"]["id"], idx)
-            thumbs.append((idx, "data:image/png;base64," + base64.b64encode(data).decode()))
+            thumbs.append((idx, png_data_url(data)))
         except ApiError:
             continue
     partners: list[tuple[int, float]] = []

@@ -25,7 +25,7 @@ from dashboard.components.projection import (
     status_line,
 )
 from dashboard.figures import projection_figure
-from dashboard.images import store_upload
+from dashboard.images import png_data_url, store_upload
 from dashboard.jobs import poll_job, start_job
 from dashboard.settings import get_settings
 from dashboard.state import ExploreState
@@ -368,7 +368,7 @@ def hover(
     predicted = None
     if preds is not None and index < len(preds):
         predicted = names[preds[index]] if preds[index] < len(names) else str(preds[index])
-    src = "data:image/png;base64," + base64.b64encode(thumb).decode()
+    src = png_data_url(thumb)
     return hover_card(src, index, label, predicted)
 
 
