@@ -25,7 +25,7 @@ def layout(
         [
             dcc.Store(id="neuron-target", data=target),
             dcc.Store(id="neuron-checked"),
-            html.H2(id="neuron-title"),
+            html.H2(id="neuron-title", className="cl-neuron-title"),
             html.Div(id="neuron-nav"),
             html.Div(id="neuron-error"),
             neuron_sections(),
