@@ -21,6 +21,7 @@ from dashboard.views.attributions import poll_top_images
     Output("neuron-deepvis-job", "data"),
     Output("neuron-deepvis-poll", "disabled"),
     Output("neuron-deepvis-status", "children"),
+    Output("neuron-sections", "hidden"),
     Input("neuron-target", "data"),
 )
 def on_load(target):

@@ -64,7 +64,7 @@ def _job_parts(name: str) -> list[Any]:
 
 
 def neuron_sections() -> html.Div:
-    """The page's panels, empty until the callbacks fill them."""
+    """The page's panels, hidden and empty until the callbacks check the path and fill them."""
     top = html.Div(
         [
             html.Div(
@@ -121,7 +121,9 @@ def neuron_sections() -> html.Div:
                 ],
                 className="cl-neuron-row",
             ),
-        ]
+        ],
+        id="neuron-sections",
+        hidden=True,
     )
 
 

@@ -96,12 +96,12 @@ def start_deepvis(model: str, layer: str, channel: int) -> tuple[dict[str, Any] 
 
 def load(target: dict[str, Any] | None) -> tuple[Any, ...]:
     """(title, nav, error, checked target, dataset options, dataset, weights, DeepVis store, DeepVis poll
-    disabled, DeepVis status) when the page opens; on bad input only the error says why."""
+    disabled, DeepVis status, sections hidden) when the page opens; on bad input only the error shows."""
     try:
         checked, layers, card = check_target(target)
     except (NeuronError, ApiError) as err:
         alert = error_alert(str(err), "Cannot show this neuron")
-        return "No such filter", None, alert, None, [], None, None, None, True, ""
+        return "No such filter", None, alert, None, [], None, None, None, True, "", True
     model, layer, channel = checked["model"], checked["layer"], checked["channel"]
     options, error = dataset_options()
     dataset = default_dataset((target or {}).get("dataset"), options, card)
@@ -116,7 +116,7 @@ def load(target: dict[str, Any] | None) -> tuple[Any, ...]:
     )
     store, status = start_deepvis(model, layer, channel)
     weights = weights_view(model, False, layers, layer, channel)
-    return title, nav, error, checked, options, dataset, weights, store, store is None, status
+    return title, nav, error, checked, options, dataset, weights, store, store is None, status, False
 
 
 def start_dataset_jobs(checked: dict[str, Any] | None, dataset: str | None) -> tuple[Any, ...]:

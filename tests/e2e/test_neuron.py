@@ -54,5 +54,6 @@ def test_a_channel_out_of_range_shows_a_message(explore):
     alert = page.wait_for_selector("#neuron-error [role=alert]", timeout=60_000)
     assert "there is no filter '32'" in alert.inner_text() and "0 to 31" in alert.inner_text()
     assert page.locator("#neuron-top-grid .cl-top-tile").count() == 0
+    assert not page.is_visible("#neuron-sections")
     explore.screenshot("neuron-bad-channel")
     explore.assert_clean()

@@ -34,7 +34,7 @@ def until_done(tick, *args, seconds: float = 240):
 
 
 def test_the_page_checks_the_path_and_shows_weights_navigation_and_the_dataset(api):
-    title, nav, error, checked, options, dataset, weights, store, disabled, status = view.load(TARGET)
+    title, nav, error, checked, options, dataset, weights, store, disabled, status, hidden = view.load(TARGET)
     assert error is None and "digits_cnn · features.3 · filter 5" in texts(title)
     assert checked == {"model": "digits_cnn", "layer": "features.3", "channel": 5, "channels": 32}
     hrefs = links(nav)
@@ -47,6 +47,7 @@ def test_the_page_checks_the_path_and_shows_weights_navigation_and_the_dataset(a
     graph = next(find(weights, lambda c: isinstance(c, dcc.Graph)))
     assert graph.figure.data, "an empty weights figure"
     assert set(store["jobs"]) == {"deepvis", "lucid"} and disabled is False and "128 steps" in status
+    assert hidden is False
 
 
 def test_first_and_last_filters_have_one_neighbour(api):
@@ -69,14 +70,14 @@ def test_first_and_last_filters_have_one_neighbour(api):
     ],
 )
 def test_bad_paths_show_a_readable_message_and_start_nothing(api, target, message):
-    _title, nav, error, checked, *_rest, store, disabled, _status = view.load({**TARGET, **target})
+    _title, nav, error, checked, *_rest, store, disabled, _status, hidden = view.load({**TARGET, **target})
     assert error.role == "alert" and message in texts(error)
-    assert checked is None and nav is None and store is None and disabled is True
+    assert checked is None and nav is None and store is None and disabled is True and hidden is True
     assert view.start_dataset_jobs(checked, "digits") == (no_update,) * 8
 
 
 def test_jobs_fill_top_images_deepvis_statistics_flags_and_correlated_filters(api):
-    *_head, checked, _options, dataset, _weights, store, _disabled, _status = view.load(TARGET)
+    *_head, checked, _options, dataset, _weights, store, _disabled, _status, _hidden = view.load(TARGET)
     top_job, top_off, _top_status, _grid, audit_job, audit_off, audit_error, _ = view.start_dataset_jobs(
         checked, dataset
     )
