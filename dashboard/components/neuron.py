@@ -162,6 +162,7 @@ def filter_statistics(report: dict[str, Any], la: dict[str, Any], filt: int) -> 
             if la.get("response")
             else la["name"],
         ),
+        *([("Mean", f"{la['mean'][filt]:.4g}")] if la.get("mean") else []),
         ("Active", f"positive on {100 * la['active_share'][filt]:.2f}% of positions"),
         ("Response std", f"{la['std'][filt]:.4g}"),
     ]

@@ -105,6 +105,7 @@ def test_jobs_fill_top_images_deepvis_statistics_flags_and_correlated_filters(ap
     )  # the conv whose response is features.3
     assert f"positive on {100 * la['active_share'][5]:.2f}% of positions" in texts(stats)
     assert f"{la['std'][5]:.4g}" in texts(stats) and "zeros · Hoyer" in texts(stats)
+    assert f"Mean{la['mean'][5]:.4g}" in texts(stats) and la["mean"][5] > 0
     expected_flags = [f for f in report["flags"] if f["layer"] == "features.2" and f["filter"] == 5]
     assert ("no flags" in texts(flags)) == (not expected_flags)
 
