@@ -151,7 +151,11 @@ def poll_deepvis(store: dict[str, Any] | None) -> tuple[Any, bool, str]:
         src = browser_url(result["image_url"]) if result else None
         text = job_status_text(poll.job)
         renders[preset] = (src, text if poll.done else f"{text} ({poll.job.get('progress', 0):.0%})")
-    status = "Both presets rendered (cached by the API)." if done else "Rendering…"
+    status = (
+        "Both presets rendered; the API keeps them, so the next visit shows them at once."
+        if done
+        else "Rendering…"
+    )
     return deepvis_pair(renders), done, status
 
 
@@ -171,7 +175,7 @@ def audit_sections(report: dict[str, Any] | None, checked: dict[str, Any] | None
     la = audit_layer(report, layer)
     if la is None or not 0 <= channel < la["channels"]:
         missing = notice(
-            f"The audit does not measure {layer} (it audits conv and linear layers and their responses)."
+            f"The audit does not measure {layer} (it audits conv and linear layers and their responses, not whole blocks)."
         )
         return missing, None, None
     flags = [f for f in report["flags"] if f["layer"] == la["name"] and f["filter"] == channel]

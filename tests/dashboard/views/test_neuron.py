@@ -131,3 +131,21 @@ def test_a_dead_filter_shows_its_flag(api):
     assert [f["kind"] for f in flagged] == ["dead"]
     _stats, flags, _corr = view.audit_sections(report, checked)
     assert "dead" in texts(flags) and "no flags" not in texts(flags)
+
+
+def test_the_default_dataset_is_the_links_else_digits_for_digits_sized_models(api):
+    options = view.dataset_options()[0]
+    assert {"digits", "lfw_subset"} <= {o["value"] for o in options}
+    assert view.default_dataset(None, options, {"input_size": [1, 8, 8]}) == "digits"
+    photo = view.default_dataset(None, options, {"input_size": [3, 224, 224]})
+    assert photo != "digits" and photo in {o["value"] for o in options}
+    assert view.default_dataset("lfw_subset", options, {"input_size": [1, 8, 8]}) == "lfw_subset"
+    assert view.default_dataset("no_such_set", options, {"input_size": [1, 8, 8]}) == "digits"
+
+
+def test_a_block_the_audit_does_not_measure_says_so(api):
+    """digits_cnn's `features` is a Sequential: it has channels (64) but the audit judges its layers."""
+    checked = view.check_target({**TARGET, "layer": "features", "channel": "3"})[0]
+    report = {"layers": [{"name": "features.2", "response": "features.3", "channels": 32}], "flags": []}
+    stats, flags, correlated = view.audit_sections(report, checked)
+    assert "does not measure features" in texts(stats) and flags is None and correlated is None
