@@ -23,7 +23,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def top_bar() -> html.Header:
-    pages = sorted(dash.page_registry.values(), key=lambda p: (p.get("order") or 0, p["name"]))
+    # pages with a path template (one filter's page) are reached by links, not from the bar
+    pages = sorted(
+        (p for p in dash.page_registry.values() if not p.get("path_template")),
+        key=lambda p: (p.get("order") or 0, p["name"]),
+    )
     return html.Header(
         [
             dcc.Link("ConvLens", href="/", className="cl-brand"),

@@ -8,6 +8,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.components.common import badge
+from dashboard.components.neuron import neuron_link
 from dashboard.state import ExploreState
 
 KIND_LABELS = {
@@ -143,6 +144,27 @@ def flag_list(report: dict[str, Any], limit: int = 300) -> html.Div:
     return html.Div(buttons + more, className="cl-audit-flags")
 
 
+def filter_flags(flags: list[dict[str, Any]]) -> html.Div:
+    """The audit's findings for this filter (dead, saturated, near-constant, redundant), or that it has none."""
+    if not flags:
+        return html.Div(
+            [badge("no flags", "good"), " The audit finds nothing wrong with this filter."],
+            id="neuron-flag-list",
+        )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    badge(KIND_LABELS[f["kind"]], KIND_TONES[f["kind"]]),
+                    html.Span(f" {f['detail']}", className="cl-caption"),
+                ]
+            )
+            for f in flags
+        ],
+        id="neuron-flag-list",
+    )
+
+
 def explore_link(model: str, layer: str, filt: int, untrained: bool, image: str | None = None) -> str:
     """The explore view of one filter; with ``image`` (an image id) it opens on that image's maps."""
     return "/" + ExploreState(model=model, image=image, layer=layer, filter=filt, untrained=untrained).query()
@@ -191,13 +213,14 @@ def filter_detail(
         href=explore_link(report["model"], layer, filt, bool(report.get("untrained")), image),
         id="audit-explore-link",
     )
+    page = neuron_link(report["model"], layer, filt, "audit-neuron-link")
     return html.Div(
         [
             html.Div(header, className="cl-audit-detail-head"),
             stats,
             html.H4("Images it responds to most"),
             images,
-            link,
+            html.Div([link, " · ", page]),
         ],
         id="audit-filter-detail",
     )

@@ -9,5 +9,7 @@ Convention for a new page (projections, audit, ...):
    only wire the page's components to them.
 3. Component ids are prefixed by the page or panel (``explore-``, ``detail-``...) to stay unique;
    pattern-matching ids use ``{"type": "<page>-<thing>", ...}``.
-The navigation bar lists every registered page in ``order``; nothing else needs editing.
+The navigation bar lists every registered page in ``order``; nothing else needs editing. A page of one
+thing reached by links (``neuron.py``: ``path_template="/neuron/<model>/<layer>/<channel>"``, whose parts
+arrive as ``layout``'s keyword arguments) is left out of the bar.
 """

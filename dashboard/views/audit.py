@@ -159,6 +159,18 @@ def correlation_of(report: dict[str, Any], layer: str) -> np.ndarray:
     return get_client().artifact_array(url)
 
 
+def closest_filters(report: dict[str, Any], layer: str, filt: int, n: int = 3) -> list[tuple[int, float]]:
+    """The ``n`` filters of ``layer`` whose responses correlate most with ``filt``'s: ``(filter, r)``, best
+    first; empty when the report has no correlation matrix for the layer."""
+    try:
+        row = correlation_of(report, layer)[filt].astype(float)
+    except (ApiError, KeyError, ValueError, IndexError):
+        return []
+    row[filt] = -np.inf
+    best = np.argsort(-row, kind="stable")[:n]
+    return [(int(i), float(row[i])) for i in best if np.isfinite(row[i])]
+
+
 def heatmap(report: dict[str, Any] | None, layer: str | None) -> Any:
     if not report or not layer:
         return message_figure("Run an audit, then pick a layer.", height=200)
@@ -197,14 +209,7 @@ def detail(report: dict[str, Any] | None, selected: dict[str, Any] | None) -> An
             thumbs.append((idx, png_data_url(data)))
         except ApiError:
             continue
-    partners: list[tuple[int, float]] = []
-    try:
-        row = correlation_of(report, layer)[filt].astype(float)
-        row[filt] = -np.inf
-        best = np.argsort(-row, kind="stable")[:3]
-        partners = [(int(i), float(row[i])) for i in best if np.isfinite(row[i])]
-    except (ApiError, KeyError, ValueError):
-        pass
+    partners = closest_filters(report, layer, filt)
     # The link opens Explore on the image that excites this filter most, so its maps and DeepVis are there.
     image = None
     if thumbs:

@@ -19,6 +19,7 @@ from dashboard.components.filter_detail import filter_stats, neighbour
 from dashboard.components.filter_grid import filter_grid, grid_summary, sort_order
 from dashboard.components.layer_browser import layer_browser
 from dashboard.components.model_card import model_card
+from dashboard.components.neuron import neuron_link
 from dashboard.figures import filter_weights_figure, message_figure, predictions_figure
 from dashboard.images import (
     MAX_SEED,
@@ -409,7 +410,14 @@ def show_detail(
     ):
         return True, no_update, no_update, no_update, no_update, no_update
     silent = " · silent" if index in set(acts.get("silent_channels", [])) else ""
-    title = html.Span([f"{acts['layer']} · filter ", html.Span(str(index), id="detail-index"), silent])
+    title = html.Span(
+        [
+            f"{acts['layer']} · filter ",
+            html.Span(str(index), id="detail-index"),
+            silent,
+            neuron_link(model, acts["layer"], index, "detail-neuron-link"),
+        ]
+    )
     layers = (layers_data or {}).get("layers", [])
     return (
         False,

@@ -45,6 +45,7 @@ def test_run_an_audit_and_open_a_flagged_filter(explore):
     )
     href = page.get_attribute("#audit-explore-link", "href")
     assert href.startswith("/?model=digits_cnn&image=upload:") and "&layer=" in href and "&filter=" in href
+    assert page.get_attribute("#audit-neuron-link", "href").startswith("/neuron/digits_cnn/")
 
     page.click("#audit-compare")  # the digits snapshots are preselected
     page.wait_for_function(

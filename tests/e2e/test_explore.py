@@ -98,6 +98,8 @@ def test_click_a_tile_and_the_detail_view_opens_and_arrow_keys_step(explore):
     explore.page.keyboard.press("ArrowRight")
     explore.page.wait_for_function("document.getElementById('detail-index').innerText === '8'")
     explore.page.wait_for_function("location.search.endsWith('filter=8')")  # the URL follows the view
+    href = explore.page.get_attribute("#detail-neuron-link", "href")
+    assert href == "/neuron/efficientnet_lite0/conv_stem/8"
     explore.screenshot("explore-filter-detail")
     explore.page.keyboard.press("ArrowLeft")
     explore.page.keyboard.press("ArrowLeft")

@@ -49,6 +49,7 @@ class LayerAudit:
     counts: dict[str, int]
     sparsity: dict[str, Any] | None = None  # zero share and Hoyer sparsity, for the layer and per filter
     checkerboard: dict[str, Any] | None = None  # strided layers: architecture flag and measured score
+    mean: list[float] | None = None  # (C,) mean response over every image and position
     correlation: np.ndarray | None = None  # (C, C), kept out of to_dict (stored as an artifact)
     pooled: np.ndarray | None = None  # (N, C) mean response per image, kept out of to_dict
 

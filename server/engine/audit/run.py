@@ -221,6 +221,7 @@ def analyse(
                 positive_weight_share=pos_share,
                 positive_only=positive_only,
                 active_share=rounded(st.active_share),
+                mean=rounded(st.mean),
                 std=rounded(st.std),
                 saturated_share=None if st.saturated_share is None else rounded(st.saturated_share),
                 clusters=clusters,

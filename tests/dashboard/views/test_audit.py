@@ -13,6 +13,7 @@ from dashboard.views import audit
 from tests.audit_models import CLEAN_ID as CLEAN
 from tests.audit_models import PLAN
 from tests.audit_models import PLANTED_ID as PLANTED
+from tests.dashboard.trees import find
 
 pytestmark = pytest.mark.usefixtures("planted_audit_models")
 
@@ -68,6 +69,8 @@ def test_audit_page_runs_an_audit_and_opens_a_flagged_filter(api):
     assert "duplicates filter 3" in text and "#3 (r = 1.000)" in text
     assert text.count("data:image/png;base64,") == 4
     assert "layer=features.5&filter=10" in text
+    page = next(find(view, lambda c: getattr(c, "id", None) == "audit-neuron-link"))
+    assert page.href == f"/neuron/{PLANTED}/features.5/10"
 
     click = {"points": [{"x": "7", "y": "40"}]}
     assert audit.selection_from("audit-heatmap", click, "features.5") == {"layer": "features.5", "filter": 40}

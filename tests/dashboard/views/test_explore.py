@@ -112,7 +112,9 @@ def test_activations_grid_and_detail_for_a_digit(api):
         selection, acts, "digits_cnn", False, layers
     )
     assert hidden is False
-    assert texts(title).strip().endswith("filter 2")
+    assert "features.3 · filter 2" in texts(title)
+    link = next(find(title, lambda c: getattr(c, "id", None) == "detail-neuron-link"))
+    assert link.href == "/neuron/digits_cnn/features.3/2"
     assert map_src.endswith("/channel_2.png") and input_src.endswith("/input.png")
     assert "2 of" in texts(stats)
     graph = next(find(weights, lambda c: isinstance(c, dcc.Graph)))

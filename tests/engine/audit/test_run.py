@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -26,6 +27,17 @@ def test_planted_defects_are_found_with_precision_and_recall_one(planted_result)
     assert (precision, recall) == (1.0, 1.0), (sorted(got), sorted(expected))
     assert planted_result.positive_layers == [PLAN.positive_layer]
     assert planted_result.redundant_layer_pairs == []
+
+
+def test_each_layer_reports_its_filters_mean_response(planted_result):
+    """The mean over images and positions (what the neuron page shows): 0 for a dead filter after a ReLU."""
+    for la in planted_result.layers:
+        assert len(la.mean) == la.channels
+        np.testing.assert_allclose(la.mean, la.pooled.astype(np.float64).mean(0), atol=1e-5)
+        dead = [f.filter for f in planted_result.flags if f.layer == la.name and f.kind == "dead"]
+        if la.rectified:
+            assert all(la.mean[i] == 0.0 for i in dead)
+    assert any(f.kind == "dead" for f in planted_result.flags)
 
 
 def test_copied_filters_name_their_source(planted_result):
