@@ -155,6 +155,7 @@ class ApiClient:
         filename: str = "image.png",
         untrained: bool = False,
         top_k: int = 5,
+        precision: str = "exact",
         timer: CallTimer | None = None,
     ) -> dict[str, Any]:
         return self._json(
@@ -162,7 +163,7 @@ class ApiClient:
             f"{API}/models/{quote(model)}/predict",
             params=self._params(untrained),
             files={"image": (filename, image, "application/octet-stream")},
-            data={"top_k": str(top_k)},
+            data={"top_k": str(top_k), "precision": precision},
             timer=timer,
         )
 
@@ -175,10 +176,13 @@ class ApiClient:
         filename: str = "image.png",
         untrained: bool = False,
         latent_seed: int | None = None,
+        precision: str = "exact",
         timer: CallTimer | None = None,
     ) -> dict[str, Any]:
         """A layer's activations for an image, or for a generator's latent of ``latent_seed`` (no image)."""
-        data = {"layer": layer} if latent_seed is None else {"layer": layer, "latent_seed": str(latent_seed)}
+        data = {"layer": layer, "precision": precision}
+        if latent_seed is not None:
+            data["latent_seed"] = str(latent_seed)
         return self._json(
             "POST",
             f"{API}/models/{quote(model)}/activations",

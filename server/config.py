@@ -94,7 +94,9 @@ class Settings(BaseSettings):
 
     # Admission control of the synchronous inference routes (predict, activations, attributions)
     model_concurrency: int = Field(
-        8, ge=1, description="requests of one model computed at once (their forwards are batched, see batch_max)"
+        8,
+        ge=1,
+        description="requests of one model computed at once (their forwards are batched, see batch_max)",
     )
     max_queue: int = Field(16, ge=0, description="requests of one model waiting beyond those; then 503")
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After of a 503 past the queue")

@@ -25,7 +25,7 @@ from server.engine.imaging import (
     npy_bytes,
     png_bytes,
 )
-from server.engine.inference import channel_stats, predict_topk
+from server.engine.inference import channel_stats, precision_label, precision_mode, predict_topk
 from server.engine.layers import module_type, weighted_layers
 from server.errors import InvalidInputError, NotFoundError
 from server.uploads import UploadService
@@ -52,19 +52,25 @@ class ExploreService(UploadService):
 
     # --- predictions ------------------------------------------------------------------------------------
 
-    def predict(self, lm: LoadedModel, img: Image.Image, sha: str, top_k: int = 5) -> dict[str, Any]:
+    def predict(
+        self, lm: LoadedModel, img: Image.Image, sha: str, top_k: int = 5, precision: str = "exact"
+    ) -> dict[str, Any]:
         if not 1 <= top_k <= 100:
             raise InvalidInputError("top_k must be between 1 and 100.")
-        key = f"predict:{lm.cache_key}:{sha}:{top_k}"
+        label = precision_label(precision, lm.device)
+        key = f"predict:{lm.cache_key}:{sha}:{top_k}:{label}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
         # no lock: hooks of concurrent requests on this model act on their own thread's forward only
-        logits = self.batcher.run(("logits", lm.cache_key), x, lambda batch: _logits(lm, batch))
+        logits = self.batcher.run(
+            ("logits", lm.cache_key, label), x, lambda batch: _logits(lm, batch, precision)
+        )
         preds = predict_topk(logits, lm.card.labels, top_k)
         out = {
             **lm.describe(),
+            "precision": label,
             "image_sha256": sha,
             "predictions": [asdict(p) for p in preds],
             "input_url": self._input_artifact(lm, sha, cropped),
@@ -75,21 +81,27 @@ class ExploreService(UploadService):
     # --- activations ------------------------------------------------------------------------------------
 
     def activations(
-        self, lm: LoadedModel, img: Image.Image, sha: str, layer: str, shared_scale: bool = False
+        self,
+        lm: LoadedModel,
+        img: Image.Image,
+        sha: str,
+        layer: str,
+        shared_scale: bool = False,
+        precision: str = "exact",
     ) -> dict[str, Any]:
         info = lm.layer(layer)  # NotFoundError with suggestions
-        key_str = f"act:{lm.cache_key}:{sha}:{layer}:{shared_scale}"
+        key_str = f"act:{lm.cache_key}:{sha}:{layer}:{shared_scale}:{precision_label(precision, lm.device)}"
         cached = self.cache.get(key_str)
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        out = self._layer_activations(lm, x, sha, info, shared_scale)
+        out = self._layer_activations(lm, x, sha, info, shared_scale, precision)
         out.update(image_sha256=sha, input_url=self._input_artifact(lm, sha, cropped))
         self.cache.put(key_str, out)
         return out
 
     def latent_activations(
-        self, lm: LoadedModel, seed: int, layer: str, shared_scale: bool = False
+        self, lm: LoadedModel, seed: int, layer: str, shared_scale: bool = False, precision: str = "exact"
     ) -> dict[str, Any]:
         """A generator's layer for the latent of ``seed`` (image 0 of POST /gan/{id}/generate's seed)."""
         from server.engine.gan import seeded_latents
@@ -97,24 +109,33 @@ class ExploreService(UploadService):
         if lm.card.kind != "generator":
             raise InvalidInputError(f"Model '{lm.id}' takes an image, not a latent: send an image.")
         info = lm.layer(layer)
-        key_str = f"act:{lm.cache_key}:latent{seed}:{layer}:{shared_scale}"
+        key_str = (
+            f"act:{lm.cache_key}:latent{seed}:{layer}:{shared_scale}:{precision_label(precision, lm.device)}"
+        )
         cached = self.cache.get(key_str)
         if cached is not None:
             return cached
         z = seeded_latents(seed, 1, lm.card.input_size[0])[:, :, None, None]
-        out = self._layer_activations(lm, lm.to_input(z), f"latent-{seed}", info, shared_scale)
+        out = self._layer_activations(lm, lm.to_input(z), f"latent-{seed}", info, shared_scale, precision)
         out.update(latent_seed=seed, input_url=None)
         self.cache.put(key_str, out)
         return out
 
     def _layer_activations(
-        self, lm: LoadedModel, x: torch.Tensor, input_id: str, info: Any, shared_scale: bool
+        self,
+        lm: LoadedModel,
+        x: torch.Tensor,
+        input_id: str,
+        info: Any,
+        shared_scale: bool,
+        precision: str = "exact",
     ) -> dict[str, Any]:
         layer = info.name
         sha = input_id
+        label = precision_label(precision, lm.device)
         # thread-scoped hooks: no model lock; the network beyond `layer` is not computed
         out_t = self.batcher.run(
-            ("layer", lm.cache_key, layer), x, lambda batch: _layer_output(lm, layer, batch)
+            ("layer", lm.cache_key, layer, label), x, lambda batch: _layer_output(lm, layer, batch, precision)
         )
         act = out_t[0].float().cpu().numpy()
         if act.ndim == 1:
@@ -123,7 +144,7 @@ class ExploreService(UploadService):
             act_maps = act
         else:
             act_maps = act.reshape(act.shape[0], -1)[:, None, :]
-        art_key = content_key(lm.cache_key, sha, layer)
+        art_key = content_key(lm.cache_key, sha, layer if label == "exact" else f"{layer}@{label}")
         rows, cols = grid_shape(act_maps.shape[0])
         mosaic_name = f"mosaic_{'shared' if shared_scale else 'per_channel'}.png"
         self.artifacts.put(art_key, mosaic_name, mosaic_png(act_maps, shared_scale=shared_scale, pad=1))
@@ -131,6 +152,7 @@ class ExploreService(UploadService):
         stats = channel_stats(act_maps)
         out = {
             **lm.describe(),
+            "precision": label,
             "layer": layer,
             "layer_type": info.type,
             "kind": info.kind,
@@ -259,15 +281,16 @@ def rgb_filter_mosaic(w: np.ndarray, pad: int = 1) -> np.ndarray:
     return out
 
 
-def _logits(lm: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
+def _logits(lm: LoadedModel, batch: torch.Tensor, precision: str = "exact") -> torch.Tensor:
+    with torch.inference_mode(), precision_mode(precision, lm.device):
         out: torch.Tensor = lm.model(batch)
-    return out
+    return out.float()
 
 
-def _layer_output(lm: LoadedModel, layer: str, batch: torch.Tensor) -> torch.Tensor:
-    """``layer``'s output for ``batch``, the forward stopped after it."""
-    acts = forward_until(lm.model, [layer], batch)
+def _layer_output(lm: LoadedModel, layer: str, batch: torch.Tensor, precision: str = "exact") -> torch.Tensor:
+    """``layer``'s output for ``batch``, the forward stopped after it (fp32 whatever the precision)."""
+    with precision_mode(precision, lm.device):
+        acts = forward_until(lm.model, [layer], batch)
     if layer not in acts:
         raise InvalidInputError(f"Layer '{layer}' produced no tensor output in a forward pass.")
-    return acts[layer]
+    return acts[layer].float()

@@ -113,3 +113,46 @@ def test_a_batched_lite0_layer_equals_its_rows_computed_alone(lite0):
     for x, out in zip(xs, together, strict=True):
         alone = _layer_output(lite0, "blocks.3", x)
         torch.testing.assert_close(out, alone, rtol=1e-5, atol=1e-5 * float(alone.abs().max()))
+
+
+def skimage_photos() -> list[Image.Image]:
+    """The bundled photos, as the built-in ``skimage_photos`` dataset holds them (RGB)."""
+    from server.datasets.builtin import _skimage_photos
+
+    return [img for _category, _png, img in _skimage_photos()]
+
+
+@pytest.mark.slow
+def test_fast_precision_keeps_top1_on_the_photos_and_the_digits_and_says_so(services, lite0, digits_model):
+    """precision="fast" (bf16 autocast where the CPU has bf16): the same top-1 class for at least 99% of
+    the bundled photos on Lite0 at 224 px and of 1,000 digits on digits_cnn; every answer is labelled."""
+    import torch
+
+    from server.engine.inference import fast_precision, precision_mode
+    from server.zoo.digits import digits_split
+
+    svc = service(services, 1)
+    photos_seen = skimage_photos()
+    agree = 0
+    for i, img in enumerate(photos_seen):  # through the service, as the API answers
+        exact = svc.predict(lite0, img, f"{i:064x}", top_k=1)
+        fast = svc.predict(lite0, img, f"{i:064x}", top_k=1, precision="fast")
+        assert exact["precision"] == "exact"
+        if fast_precision(lite0.device):
+            assert fast["precision"].startswith("fast (bf16")
+        else:
+            assert fast["precision"] == "exact (no bf16 on this device)"
+        agree += exact["predictions"][0]["index"] == fast["predictions"][0]["index"]
+    x = torch.from_numpy(digits_split().x_train[:1000])
+    with torch.inference_mode():
+        exact_top = digits_model.model(digits_model.to_input(x)).argmax(1)
+        with precision_mode("fast", digits_model.device):
+            fast_top = digits_model.model(digits_model.to_input(x)).float().argmax(1)
+    agree += int((exact_top == fast_top).sum())
+    n = len(photos_seen) + len(x)
+    assert len(photos_seen) >= 10 and len(x) == 1000 and agree / n >= 0.99
+    acts = svc.activations(lite0, skimage_photos()[0], "f" * 64, "blocks.3", precision="fast")
+    exact_acts = svc.activations(lite0, skimage_photos()[0], "f" * 64, "blocks.3")
+    assert acts["npy_url"] != exact_acts["npy_url"]  # fast results never overwrite the exact files
+    with pytest.raises(ValueError, match="precision"):
+        svc.predict(lite0, skimage_photos()[0], "e" * 64, precision="half")

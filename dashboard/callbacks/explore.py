@@ -6,7 +6,7 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx
 
 from dashboard.views import explore as view
-from dashboard.views.common import is_untrained
+from dashboard.views.common import is_untrained, precision_of
 
 
 @callback(
@@ -101,9 +101,10 @@ def on_choose_latent(seed, _next, image_id):
     Input("image-id", "data"),
     Input("model-picker", "value"),
     Input("untrained-toggle", "value"),
+    Input("precision-toggle", "value"),
 )
-def on_show_predictions(image_id, model, toggle):
-    return view.show_predictions(image_id, model, is_untrained(toggle))
+def on_show_predictions(image_id, model, toggle, precision):
+    return view.show_predictions(image_id, model, is_untrained(toggle), precision_of(precision))
 
 
 @callback(
@@ -113,9 +114,10 @@ def on_show_predictions(image_id, model, toggle):
     Input("model-picker", "value"),
     Input("untrained-toggle", "value"),
     Input("selected-layer", "data"),
+    Input("precision-toggle", "value"),
 )
-def on_load_activations(image_id, model, toggle, layer):
-    return view.load_activations(image_id, model, is_untrained(toggle), layer)
+def on_load_activations(image_id, model, toggle, layer, precision):
+    return view.load_activations(image_id, model, is_untrained(toggle), layer, precision_of(precision))
 
 
 @callback(

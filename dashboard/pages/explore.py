@@ -83,6 +83,12 @@ def layout(**query: Any) -> html.Div:
                                     value=["untrained"] if state.untrained else [],
                                     className="cl-check",
                                 ),
+                                dcc.Checklist(
+                                    id="precision-toggle",
+                                    options=[{"label": " fast precision (bf16)", "value": "fast"}],
+                                    value=[],
+                                    className="cl-check",
+                                ),
                                 html.Div(id="model-error"),
                                 dcc.Loading(html.Div(id="model-card"), type="dot", delay_show=200),
                             ]

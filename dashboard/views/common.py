@@ -11,6 +11,11 @@ def is_untrained(toggle: list[str] | None) -> bool:
     return "untrained" in (toggle or [])
 
 
+def precision_of(toggle: list[str] | None) -> str:
+    """The value of the explore page's 'fast precision' checklist: "fast" or "exact"."""
+    return "fast" if "fast" in (toggle or []) else "exact"
+
+
 def pick(wanted: Any, ids: Sequence[Any], preferred: Any = None) -> Any:
     """The picker's value: ``wanted`` (a link's) when it is an option, else ``preferred``, else the first."""
     if wanted in ids:

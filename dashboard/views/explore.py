@@ -14,7 +14,7 @@ from typing import Any
 from dash import dcc, html, no_update
 
 from dashboard.api_client import ApiError, CallTimer, browser_url, get_client
-from dashboard.components.common import GRAPH_CONFIG, error_alert, notice
+from dashboard.components.common import GRAPH_CONFIG, badge, error_alert, notice
 from dashboard.components.filter_detail import filter_stats, neighbour
 from dashboard.components.filter_grid import filter_grid, grid_summary, sort_order
 from dashboard.components.layer_browser import layer_browser
@@ -246,9 +246,10 @@ def _generated_predictions(seed: int, model: str, untrained: bool) -> tuple[Any,
 
 
 def show_predictions(
-    image_id: str | None, model: str | None, untrained: bool
+    image_id: str | None, model: str | None, untrained: bool, precision: str = "exact"
 ) -> tuple[Any, Any, Any, Any, Any]:
-    """(figure, top-1 line, input preview src, caption, error) for an image id."""
+    """(figure, top-1 line, input preview src, caption, error) for an image id; the top-1 line carries a
+    badge when the answer was computed at the fast precision."""
     if not model or not image_id:
         return message_figure("Pick a sample or drop an image.", height=120), None, None, None, None
     seed = latent_seed(image_id)
@@ -256,7 +257,7 @@ def show_predictions(
         return _generated_predictions(seed, model, untrained)
     try:
         data = image_bytes(image_id, get_settings().data_dir)
-        result = get_client().predict(model, data, untrained=untrained)
+        result = get_client().predict(model, data, untrained=untrained, precision=precision)
     except UnknownImageError as err:
         return message_figure("No image."), None, None, None, error_alert(str(err), "Image")
     except ApiError as err:
@@ -274,6 +275,7 @@ def show_predictions(
             html.Span("Top-1 "),
             html.Strong(top["label"], id="top1-label"),
             html.Span(f" {top['probability']:.1%}"),
+            precision_badge(result.get("precision", "exact"), "predictions-precision"),
         ]
     )
     caption = f"{image_title(image_id)} as {model} sees it"
@@ -290,7 +292,7 @@ def show_predictions(
 
 
 def load_activations(
-    image_id: str | None, model: str | None, untrained: bool, layer: str | None
+    image_id: str | None, model: str | None, untrained: bool, layer: str | None, precision: str = "exact"
 ) -> tuple[dict[str, Any] | None, Any]:
     """The API's activations answer (plus ``api_ms``) and an error or hint to show instead."""
     if not model or not layer:
@@ -302,7 +304,7 @@ def load_activations(
     try:
         data = None if seed is not None else image_bytes(image_id, get_settings().data_dir)
         acts = get_client().activations(
-            model, data, layer, untrained=untrained, latent_seed=seed, timer=timer
+            model, data, layer, untrained=untrained, latent_seed=seed, precision=precision, timer=timer
         )
     except UnknownImageError as err:
         return None, error_alert(str(err), "Image")
@@ -313,11 +315,21 @@ def load_activations(
     return acts, None
 
 
+def precision_badge(precision: str, badge_id: str) -> Any:
+    """A badge for answers computed at the fast precision (bf16); nothing for exact fp32."""
+    if not precision.startswith("fast"):
+        return None
+    return badge("fast · bf16", "warn", id=badge_id, title=f"computed at precision {precision}")
+
+
 def render_grid(acts: dict[str, Any] | None, sort: str) -> tuple[Any, Any, Any]:
     if not acts:
         return None, None, None
     timing = html.Span(
-        f"activations API call: {acts.get('api_ms', 0):.0f} ms",
+        [
+            f"activations API call: {acts.get('api_ms', 0):.0f} ms ",
+            precision_badge(acts.get("precision", "exact"), "grid-precision"),
+        ],
         id="grid-api-ms",
         **{"data-api-ms": str(acts.get("api_ms", 0))},
     )

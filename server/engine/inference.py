@@ -1,7 +1,10 @@
-"""Device choice, the fast inference path, top-k predictions and per-channel statistics."""
+"""Device choice, the fast inference path (and the opt-in fast precision), top-k predictions and per-channel
+statistics."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,3 +82,40 @@ def channel_stats(act: np.ndarray) -> list[dict[str, float | int]]:
         {"index": i, "mean": mean, "max": mx, "min": mn, "fraction_active": fa}
         for i, (mean, mx, mn, fa) in enumerate(zip(*columns.values(), strict=True))
     ]
+
+
+# --- precision -------------------------------------------------------------------------------------------
+
+PRECISIONS = ("exact", "fast")
+
+
+def fast_precision(device: torch.device) -> str | None:
+    """What ``precision="fast"`` runs on ``device`` (bf16 autocast where the hardware has bf16), or None."""
+    if device.type == "cuda":
+        return "bf16 autocast (CUDA)" if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "bf16 autocast (CPU, oneDNN)"
+    return None
+
+
+def precision_label(precision: str, device: torch.device) -> str:
+    """What ``precision`` runs as on ``device``, as every answer says it: ``"exact"`` (fp32), ``"fast (bf16
+    autocast (CPU, oneDNN))"``, or ``"exact (no bf16 on this device)"`` for a fast request that cannot be."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "exact":
+        return "exact"
+    how = fast_precision(device)
+    return f"fast ({how})" if how else "exact (no bf16 on this device)"
+
+
+@contextlib.contextmanager
+def precision_mode(precision: str, device: torch.device) -> Iterator[str]:
+    """Run the block in ``precision`` ("exact": fp32; "fast": bf16 autocast where supported, else fp32);
+    yields :func:`precision_label`. Outputs of a fast block are bf16: cast them back with ``.float()``."""
+    label = precision_label(precision, device)
+    if not label.startswith("fast"):
+        yield label
+        return
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        yield label

@@ -74,10 +74,14 @@ class PredictionOut(BaseModel):
     probability: float
 
 
+PRECISION_DOC = 'what produced the numbers: "exact" (fp32) or "fast (...)" (bf16 autocast; precision=fast)'
+
+
 class PredictOut(BaseModel):
     model: str
     untrained: bool
     pretrained: bool
+    precision: str = Field("exact", description=PRECISION_DOC)
     image_sha256: str
     predictions: list[PredictionOut]
     input_url: str
@@ -103,6 +107,7 @@ class ActivationsOut(BaseModel):
     model: str
     untrained: bool
     pretrained: bool
+    precision: str = Field("exact", description=PRECISION_DOC)
     layer: str
     layer_type: str
     kind: str

@@ -216,3 +216,23 @@ def test_latent_seeds_are_checked_and_stepped():
         image_id, value, status = view.choose_latent("latent-seed", bad, "latent:3")
         assert image_id is no_update and value is no_update and "whole number" in texts(status)
     assert view.load_activations("latent:1", "digits_cnn", False, "features.3")[1] is not None
+
+
+def test_fast_precision_is_asked_for_and_badged(api):
+    """The 'fast precision (bf16)' toggle: predictions and the grid come from precision=fast and say so
+    with a badge; exact answers carry none."""
+    import torch
+
+    from server.engine.inference import fast_precision
+
+    _fig, top1, *_ = view.show_predictions("sample:chelsea", "efficientnet_lite0", False, "fast")
+    _fig_e, top1_exact, *_ = view.show_predictions("sample:chelsea", "efficientnet_lite0", False)
+    assert "fast · bf16" not in texts(top1_exact)
+    acts, error = view.load_activations("sample:digit3", "digits_cnn", False, "features.3", "fast")
+    assert error is None
+    _grid, _summary, timing = view.render_grid(acts, "index")
+    if fast_precision(torch.device("cpu")):
+        assert acts["precision"].startswith("fast")
+        assert "fast · bf16" in texts(top1) and "fast · bf16" in texts(timing)
+    else:
+        assert acts["precision"] == "exact (no bf16 on this device)" and "fast · bf16" not in texts(timing)
