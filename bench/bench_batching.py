@@ -7,7 +7,7 @@ control does not cap what the batcher sees. For 1, 8 and 64 concurrent clients, 
 for a fixed time; a separate prober hits /healthz every 20 ms. Per setting it prints requests/s, p50
 and p99 latency, /healthz p99 and 503s; then the ratios: batched throughput at 8 clients against the
 serial rate (1 client, batching off), and batched against unbatched at each concurrency. The servers run
-in turn, each level interleaved: off 1, on 1, off 8, on 8, off 64, on 64. Run:
+in turn, alternating which goes first, ``--repeats`` rounds per level; medians and per-round ratios. Run:
     .venv/bin/python bench/bench_batching.py [--model efficientnet_lite0] [--seconds 8]
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -44,20 +45,35 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def load(url: str, model: str, clients: int, seconds: float, images: list[bytes], offset: int) -> dict:
+class Images:
+    """Distinct images handed out once each per server (a repeated image would come from its caches)."""
+
+    def __init__(self, images: list[bytes]) -> None:
+        self.images = images
+        self.next: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def take(self, url: str) -> bytes:
+        with self.lock:
+            i = self.next.get(url, 0)
+            if i >= len(self.images):
+                raise RuntimeError("out of distinct images: raise the image count or lower --seconds")
+            self.next[url] = i + 1
+        return self.images[i]
+
+
+def load(url: str, model: str, clients: int, seconds: float, images: Images) -> dict:
     latencies: list[float] = []
     busy = 0
     health: list[float] = []
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
-    def client(c: int) -> None:
+    def client(_c: int) -> None:
         nonlocal busy
         with httpx.Client(timeout=120) as http:
-            i = 0
             while time.monotonic() < stop:
-                img = images[(offset + c * 1000 + i) % len(images)]
-                i += 1
+                img = images.take(url)
                 t0 = time.perf_counter()
                 r = http.post(f"{url}/api/v1/models/{model}/predict", files={"image": ("x.png", img)})
                 dt = time.perf_counter() - t0
@@ -101,10 +117,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--levels", default="1,8,64")
+    ap.add_argument("--images", type=int, default=6000, help="distinct images (each server sees each once)")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds per level, the servers' order alternating")
     args = ap.parse_args()
     levels = [int(v) for v in args.levels.split(",")]
     print(f"cpus: {os.cpu_count()}, load average before: {os.getloadavg()}")
-    images = [png(i, args.size) for i in range(4000)]  # distinct: every request is computed
+    images = Images([png(i, args.size) for i in range(args.images)])  # every request is computed
     common = {
         "CONVLENS_MODEL_CONCURRENCY": "64",
         "CONVLENS_MAX_QUEUE": "64",
@@ -120,31 +138,44 @@ def main() -> None:
             for name, value in (("off", "1"), ("on", "16"))
         }
         for url in urls.values():  # warm-up: model loaded, first forwards done
-            load(url, args.model, 2, 2.0, images, 3000)
-        results: dict[tuple[str, int], dict] = {}
-        offset = 0
+            load(url, args.model, 2, 2.0, images)
+        runs: dict[tuple[str, int], list[dict]] = {}
         for clients in levels:
-            for name in ("off", "on"):
-                offset += 100_000
-                r = load(urls[name], args.model, clients, args.seconds, images, offset)
-                results[(name, clients)] = r
-                print(
-                    f"  batching {name:3s} {clients:3d} clients: {r['rps']:6.1f} req/s  p50 {r['p50']:7.1f} ms  "
-                    f"p99 {r['p99']:7.1f} ms  /healthz p99 {r['health_p99']:6.1f} ms  503s {r['busy']}  "
-                    f"(n={r['n']}, load {os.getloadavg()[0]:.2f})",
-                    flush=True,
-                )
-    serial = results[("off", 1)]["rps"]
+            for r in range(args.repeats):  # alternate which server goes first
+                for name in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                    res = load(urls[name], args.model, clients, args.seconds, images)
+                    runs.setdefault((name, clients), []).append(res)
+                    print(
+                        f"  batching {name:3s} {clients:3d} clients, round {r + 1}: {res['rps']:6.1f} req/s  "
+                        f"p50 {res['p50']:7.1f} ms  p99 {res['p99']:7.1f} ms  /healthz p99 {res['health_p99']:6.1f} ms  "
+                        f"503s {res['busy']}  (n={res['n']}, load {os.getloadavg()[0]:.2f})",
+                        flush=True,
+                    )
+    med = {
+        k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99", "health_p99")}
+        for k, v in runs.items()
+    }
+    serial = med[("off", 1)]["rps"]
+    print("\n  medians over the rounds:")
     for clients in levels:
-        on, off = results[("on", clients)], results[("off", clients)]
+        on, off = med[("on", clients)], med[("off", clients)]
+        spread = [
+            b["rps"] / a["rps"] for a, b in zip(runs[("off", clients)], runs[("on", clients)], strict=True)
+        ]
+        for name, m in (("off", off), ("on", on)):
+            print(
+                f"  batching {name:3s} {clients:3d} clients: {m['rps']:6.1f} req/s  p50 {m['p50']:7.1f} ms  "
+                f"p99 {m['p99']:7.1f} ms  /healthz p99 {m['health_p99']:6.1f} ms"
+            )
         print(
-            f"  {clients:3d} clients: batched / unbatched throughput {on['rps'] / off['rps']:.2f}x; "
-            f"batched / serial (1 client, unbatched) {on['rps'] / serial:.2f}x"
+            f"  {clients:3d} clients: batched / unbatched throughput {on['rps'] / off['rps']:.2f}x "
+            f"(per round {', '.join(f'{x:.2f}' for x in spread)}); batched / serial (1 client, unbatched) "
+            f"{on['rps'] / serial:.2f}x"
         )
     print(f"load average after: {os.getloadavg()}")
     if 8 in levels:
         print(
-            f"issue 12 target: throughput at 8 clients >= 1.5x serial: {results[('on', 8)]['rps'] / serial:.2f}x"
+            f"issue 12 target: throughput at 8 clients >= 1.5x serial: {med[('on', 8)]['rps'] / serial:.2f}x"
         )
 
 
