@@ -148,18 +148,19 @@ def _trained_here(
     then cached under models/. `make models` and the Dockerfile train them ahead of time.
 
     ``train_now=False`` (a listing) only says where the weights will be: it never trains."""
+    source = f"trained by ConvLens (python -m {module})"
     if not done.is_file():
         if not train_now:
             return WeightsLocation(
                 "available",
                 weights,
-                source=f"trained by ConvLens (python -m {module})",
+                source=source,
                 message="not trained here yet: trained on first use (`make models` trains it ahead of time)",
             )
         with lock:
             if not done.is_file():
                 train()
-    return WeightsLocation("available", weights, f"trained by ConvLens (python -m {module})")
+    return WeightsLocation("available", weights, source)
 
 
 def _digits_locate(train_now: bool = True) -> WeightsLocation:
