@@ -317,6 +317,15 @@ class AuditService:
         self._store_reports(audit_key(req, data.info), report, result, data.indices)
         return report
 
+    def report(self, req: AuditRequest, progress: Progress = no_progress) -> dict[str, Any]:
+        """The report of ``req``: the one an earlier run stored, while it is kept, else a fresh run."""
+        req.validate()
+        if self.zoo.spec(req.model).card.kind != "generator":
+            key = audit_key(req, self.datasets.get(req.dataset))
+            if self.artifacts.exists(key, "audit.json"):
+                return json.loads(self.artifacts.path(key, "audit.json").read_text())
+        return self.run(req, progress)
+
     def _store_reports(self, key: str, report: dict[str, Any], result: Any, indices: list[int]) -> None:
         """The correlation matrices and the worst checkerboard maps, then the JSON and HTML reports that
         link them, as artifacts."""

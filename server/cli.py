@@ -4,6 +4,7 @@
     convlens compare --model digits_cnn epoch_01 epoch_03 epoch_10 epoch_30
     convlens models add --module mynet:MyNet --weights ckpt.pt --input-size 3,32,32 --labels labels.txt
     convlens weights pull alexnet vgg16 resnet152
+    convlens microscope --model digits_cnn --dataset digits --layers features.3,features.5 --out site/
 
 ``models add`` writes a catalogue entry after a dry run (load + one forward); on any error it prints
 one line, exits 2 and leaves the catalogue unchanged.
@@ -12,6 +13,10 @@ one line, exits 2 and leaves the catalogue unchanged.
 ``CONVLENS_WEIGHTS_MIRROR``), checks their SHA-256, stores them as safetensors under models/ and names them
 under ``[weights]`` in the catalogue. It exits 2 on an id it cannot pull (before downloading anything)
 and 3 when a download fails or a file's hash is wrong; what was pulled before the failure stays pulled.
+
+``microscope`` exports a static HTML site of the layers' filters (an index per layer, a page per filter with
+its top images and deconvnet crops, DeepVis images, audit statistics, flags, weights and correlated
+filters) that opens from disk; it exits 2 on bad input, before any work.
 
 ``audit`` prints a readable summary and exits 0 when every gate passes, 1 when a gate fails,
 2 on bad input (an unknown model, a threshold outside [0, 1], an unreadable gate...) and 3 when
@@ -106,7 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="download, SHA-256 check and register official weights (CONVLENS_WEIGHTS_MIRROR for a lab mirror)",
     )
     pull.add_argument("models", nargs="+", metavar="MODEL", help="zoo ids, e.g. alexnet vgg16 resnet152")
+
+    micro = sub.add_parser(
+        "microscope", help="export a static HTML site of neuron pages (opens from disk, no server)"
+    )
+    micro.add_argument("--model", required=True, help="zoo model id, e.g. digits_cnn")
+    micro.add_argument("--dataset", required=True, help="dataset id, e.g. the built-in 'digits'")
+    micro.add_argument(
+        "--layers", required=True, type=_names, help="comma-separated layer names, e.g. features.3,features.5"
+    )
+    micro.add_argument("--out", required=True, type=Path, help="folder to write the site to")
+    micro.add_argument("--filters", type=int, default=None, help="export the first N filters of each layer")
+    micro.add_argument("--steps", type=int, default=48, help="DeepVis steps per preset (default 48)")
+    micro.add_argument("--batch", type=int, default=64, help="filters per DeepVis optimisation batch")
+    micro.add_argument("--k", type=int, default=9, help="top images per filter (default 9)")
+    micro.add_argument("--untrained", action="store_true", help="random weights (explicit opt-in)")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _ints(text: str) -> list[int]:
@@ -236,6 +260,31 @@ def run_weights_pull_command(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
+def run_microscope_command(args: argparse.Namespace, out: Any) -> int:
+    from server.microscope import MicroscopeRequest
+
+    req = MicroscopeRequest(
+        model=args.model,
+        dataset=args.dataset,
+        layers=tuple(args.layers),
+        filters=args.filters,
+        k=args.k,
+        steps=args.steps,
+        batch=args.batch,
+        untrained=args.untrained,
+    )
+    req.validate()  # nonsense fails before anything is loaded
+    site = services().microscope.export(
+        req, args.out, lambda f, m: print(f"[{f:4.0%}] {m}", file=out, flush=True)
+    )
+    print(
+        f"Wrote {site.pages} pages and {site.images} images to {site.out} in {site.seconds:.1f} s; "
+        f"open {site.out / 'index.html'}",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, out: Any = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
@@ -246,6 +295,8 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
             return run_models_add_command(args, out)
         if args.command == "weights":
             return run_weights_pull_command(args, out)
+        if args.command == "microscope":
+            return run_microscope_command(args, out)
         return run_compare_command(args, out)
     except (DownloadFailedError, ChecksumMismatchError) as exc:  # the network or the mirror, not the input
         print(f"convlens: error: {' '.join(exc.message.split())}", file=sys.stderr)

@@ -17,7 +17,17 @@ import torch.nn.functional as F
 
 from server.artifacts import ArtifactStore, content_key
 from server.engine.imaging import npy_bytes, png_bytes
-from server.engine.optvis import Objective, RenderConfig, channel, class_logit, neuron, preset_config, render
+from server.engine.optvis import (
+    Objective,
+    RenderConfig,
+    channel,
+    channels,
+    class_logit,
+    neuron,
+    preset_config,
+    render,
+    render_batch,
+)
 from server.engine.optvis.verdict import verdict
 from server.errors import InvalidInputError, NotFoundError
 from server.jobs import JobPlan
@@ -166,6 +176,50 @@ class DeepVisService:
         details = {**lm.describe(), "config": cfg.to_dict()}
         key = deepvis_key(lm, target, preset, cfg, self.second_opinion_for(lm, target))
         return JobPlan(DEEPVIS_TASK, params, key, details)
+
+    def render_filters(
+        self,
+        lm: LoadedModel,
+        layer: str,
+        filters: list[int],
+        preset: str = "deepvis",
+        knobs: dict[str, Any] | None = None,
+        batch: int = 64,
+    ) -> np.ndarray:
+        """One DeepVis image per filter of ``layer`` ((N, H, W, C) in [0, 1]), ``batch`` filters optimised
+        together (one forward and backward per step for all of them); kept as an artifact by content, so a
+        second call with the same model, filters and knobs reads it back."""
+        if not filters:
+            raise InvalidInputError("Give at least one filter to render.")
+        if batch < 1:
+            raise InvalidInputError(f"batch must be at least 1, got {batch}.")
+        for f in filters:
+            check_target(lm, {"layer": layer, "channel": f})
+        cfg = config_for(lm, preset, dict(knobs or {}))
+        knob_str = repr(sorted(cfg.to_dict().items()))
+        key = content_key(
+            "deepvis-filters", lm.cache_key, layer, repr(list(filters)), preset, knob_str, str(batch)
+        )
+        if self.artifacts.exists(key, "images.npy"):
+            return np.load(self.artifacts.path(key, "images.npy"), allow_pickle=False)
+        card = lm.card
+        parts = []
+        for start in range(0, len(filters), batch):
+            chunk = list(filters[start : start + batch])
+            result = render_batch(  # no model lock, as in render(): this thread's hooks only
+                lm.model,
+                channels(layer, chunk),
+                len(chunk),
+                cfg,
+                input_size=card.input_size,
+                mean=card.mean,
+                std=card.std,
+                device=lm.device,
+            )
+            parts.append(result.images)
+        images = np.concatenate(parts)
+        self.artifacts.put(key, "images.npy", npy_bytes(images))
+        return images
 
     def render(self, params: dict[str, Any], sink: FrameSink | None = None) -> dict[str, Any]:
         """Render one DeepVis image; ``sink(progress, message, frame)`` sees every step and may raise to stop."""

@@ -28,6 +28,7 @@ from server.features_cache import FeatureCache
 from server.gan import GanService
 from server.jobs import JobManager, MemoryJobStore, ThreadRunner
 from server.jobs_redis import CeleryRunner, RedisJobStore, make_celery
+from server.microscope import MicroscopeService
 from server.projections import ProjectionService
 from server.recurrent import RecurrentService
 from server.tasks import TASKS
@@ -54,6 +55,7 @@ class Services:
     top_images: TopImagesService
     gan: GanService
     recurrent: RecurrentService
+    microscope: MicroscopeService
     jobs: JobManager = field(init=False, repr=False)  # built last: its runner runs jobs with these services
     _by_data_dir: dict[str, Services] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -71,21 +73,26 @@ class Services:
         artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
         datasets = DatasetStore.from_settings(settings, budget)
         features = FeatureCache(datasets, budget=budget)
+        explore = ExploreService(settings, artifacts)
+        top_images = TopImagesService(zoo, datasets, artifacts, features)
+        deepvis = DeepVisService(zoo, artifacts, settings.deepvis_second_opinion)
+        audits = AuditService(zoo, datasets, artifacts)
         services = cls(
             settings=settings,
             zoo=zoo,
             artifacts=artifacts,
             datasets=datasets,
             features=features,
-            explore=ExploreService(settings, artifacts),
+            explore=explore,
             attributions=AttributionService(settings, artifacts),
             projections=ProjectionService(datasets, zoo, features),
-            audits=AuditService(zoo, datasets, artifacts),
+            audits=audits,
             checkpoints=CheckpointService(settings.models_dir, zoo),
-            deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
-            top_images=TopImagesService(zoo, datasets, artifacts),
+            deepvis=deepvis,
+            top_images=top_images,
             gan=GanService(settings, zoo, artifacts),
             recurrent=RecurrentService(zoo, datasets, artifacts),
+            microscope=MicroscopeService(zoo, datasets, artifacts, top_images, deepvis, audits, explore),
         )
         services.jobs = jobs or build_job_manager(settings, services)
         return services

@@ -1,19 +1,22 @@
 """The DeepVis toolbox's top-9: the dataset images that excite a filter most, each with its
-deconvolution map and both cropped to the map's support, stored as artifacts. No web imports."""
+deconvolution map and both cropped to the map's support, stored as artifacts; or for every filter of a
+layer at once (the static microscope). No web imports."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import torch
 
 from server.artifacts import ArtifactStore, content_key
-from server.datasets.store import DatasetStore
+from server.datasets.store import DatasetInfo, DatasetStore
 from server.deepvis import check_target
-from server.engine.attribution import Target, backprop_map
+from server.engine.attribution import filter_maps
 from server.engine.features import image_batches
 from server.engine.imaging import png_bytes, signed_map_to_rgb
-from server.engine.top_images import strongest_images, support_box
+from server.engine.top_images import StrongImage, strongest_images, strongest_per_channel, support_box
+from server.features_cache import FeatureCache
 from server.jobs import JobPlan, Progress, no_progress
 from server.zoo.manager import LoadedModel, ZooManager
 
@@ -27,10 +30,17 @@ def top_images_key(lm: LoadedModel, dataset_hash: str, layer: str, channel: int,
 class TopImagesService:
     """Scan a data directory's datasets for the images that excite a filter of a zoo model most."""
 
-    def __init__(self, zoo: ZooManager, datasets: DatasetStore, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self,
+        zoo: ZooManager,
+        datasets: DatasetStore,
+        artifacts: ArtifactStore,
+        features: FeatureCache,
+    ) -> None:
         self.zoo = zoo
         self.datasets = datasets
         self.artifacts = artifacts
+        self.features = features  # the per-channel peaks of a whole layer (layer_top_images)
 
     def plan(self, model_id: str, untrained: bool, request: dict[str, Any]) -> JobPlan:
         """``request`` names the dataset, layer, channel and k; a 4xx for any of them before the job."""
@@ -67,34 +77,68 @@ class TopImagesService:
                 progress=on_batch,
                 total=total,
             )
+        progress(0.9, f"deconvolution of {len(strong)} images")
         out = []
-        for rank, s in enumerate(strong):
-            x, cropped = lm.preprocess(self.datasets.load_image(info.id, s.index))
-            with lm.lock:
-                attr = backprop_map(
-                    lm.model, x, Target(layer=layer, channel=channel, position="max"), "deconvnet"
-                )
-            top, left, bottom, right = support_box(attr.map)
-            rgb = np.asarray(cropped.convert("RGB"))
-            deconv = signed_map_to_rgb(attr.map)
-            names = {
-                "image_url": ("image", rgb),
-                "crop_url": ("crop", rgb[top:bottom, left:right]),
-                "deconv_url": ("deconv", deconv),
-                "deconv_crop_url": ("deconv_crop", deconv[top:bottom, left:right]),
-            }
-            item: dict[str, Any] = {
-                "rank": rank,
-                "index": s.index,
-                "label": info.records[s.index].label,
-                "value": s.value,
-                "position": list(attr.position) if attr.position is not None else None,
-                "box": [top, left, bottom, right],
-            }
-            for field_name, (stem, arr) in names.items():
-                item[field_name] = self.artifacts.put(
-                    key, f"{rank}_{stem}.png", png_bytes(np.ascontiguousarray(arr), upscale_to=96)
-                )
+        for item in self.pictures(lm, info, layer, {channel: strong})[channel]:
+            pictures = item.pop("pictures")
+            for stem, arr in pictures.items():
+                item[f"{stem}_url"] = self.artifacts.put(key, f"{item['rank']}_{stem}.png", picture_png(arr))
             out.append(item)
-            progress(0.9 + 0.1 * (rank + 1) / len(strong), f"deconvolution {rank + 1}/{len(strong)}")
+        progress(1.0, "done")
         return {**lm.describe(), "dataset": info.id, "layer": layer, "channel": channel, "images": out}
+
+    def layer_top_images(
+        self, lm: LoadedModel, dataset_id: str, layer: str, channels: list[int], k: int = 9
+    ) -> dict[int, list[dict[str, Any]]]:
+        """The top ``k`` of every one of ``channels`` from one features pass over the dataset (the feature
+        cache's per-channel peaks, so a second call reads them from disk) and batched deconvolutions."""
+        info = self.datasets.get(dataset_id)
+        peaks = self.features.features(lm, layer, info.id, pool="max").features
+        strong = strongest_per_channel(peaks, channels, k, layer)
+        return self.pictures(lm, info, layer, strong)
+
+    def pictures(
+        self,
+        lm: LoadedModel,
+        info: DatasetInfo,
+        layer: str,
+        strong: dict[int, list[StrongImage]],
+        batch: int = 64,
+    ) -> dict[int, list[dict[str, Any]]]:
+        """Each strong image of each channel with its deconvolution at the filter's strongest position and both
+        cropped to the map's support, as arrays under ``pictures`` (image, crop, deconv, deconv_crop); the
+        deconvolutions run ``batch`` images at a time."""
+        picks = [(channel, rank, s) for channel, items in strong.items() for rank, s in enumerate(items)]
+        out: dict[int, list[dict[str, Any]]] = {channel: [] for channel in strong}
+        for start in range(0, len(picks), batch):
+            chunk = picks[start : start + batch]
+            prepared = [lm.preprocess(self.datasets.load_image(info.id, s.index)) for _, _, s in chunk]
+            inputs = torch.cat([x for x, _ in prepared])
+            with lm.lock:
+                maps = filter_maps(lm.model, inputs, layer, [c for c, _, _ in chunk], "deconvnet")
+            for (channel, rank, s), (_x, cropped), attr in zip(chunk, prepared, maps, strict=True):
+                top, left, bottom, right = support_box(attr.map)
+                rgb = np.asarray(cropped.convert("RGB"))
+                deconv = signed_map_to_rgb(attr.map)
+                out[channel].append(
+                    {
+                        "rank": rank,
+                        "index": s.index,
+                        "label": info.records[s.index].label,
+                        "value": s.value,
+                        "position": list(attr.position) if attr.position is not None else None,
+                        "box": [top, left, bottom, right],
+                        "pictures": {
+                            "image": rgb,
+                            "crop": rgb[top:bottom, left:right],
+                            "deconv": deconv,
+                            "deconv_crop": deconv[top:bottom, left:right],
+                        },
+                    }
+                )
+        return out
+
+
+def picture_png(arr: np.ndarray) -> bytes:
+    """A top image, its crop or a deconvolution as PNG, small ones upscaled to be seen."""
+    return png_bytes(np.ascontiguousarray(arr), upscale_to=96)

@@ -162,3 +162,11 @@ def test_lite0_at_224_px_gets_sparsity_and_checkerboard_per_layer(services):
     assert len(stem["worst"]) == 3 and all(w["url"].endswith(".png") for w in stem["worst"])
     key = stem["worst"][0]["url"].split("/")[-2]
     assert services.artifacts.exists(key, stem["worst"][0]["url"].split("/")[-1])
+
+
+def test_report_reads_back_a_stored_report_instead_of_running_again(digits300, monkeypatch):
+    req = AuditRequest(CLEAN_ID, "digits300", max_images=60)
+    first = digits300.audits.report(req)
+    monkeypatch.setattr(digits300.audits, "run", lambda *_a, **_k: pytest.fail("ran the audit again"))
+    again = digits300.audits.report(req)
+    assert again["summary"] == first["summary"] and again["artifacts"] == first["artifacts"]

@@ -80,3 +80,14 @@ def test_lite0_top9_of_the_skimage_photos_at_224_px(services, lite0):
             key, file = item[name].rsplit("/", 2)[1:]
             assert services.artifacts.exists(key, file)
     assert active_hook_count(lite0.model) == 0
+
+
+def test_layer_top_images_match_the_single_filter_job(tiny):
+    lm = tiny.zoo.load("digits_cnn")
+    layer_tops = tiny.top_images.layer_top_images(lm, "tiny", "features.3", [2, 5], k=3)
+    single = tiny.top_images.run(
+        {"model": "digits_cnn", "dataset": "tiny", "layer": "features.3", "channel": 5, "k": 3}
+    )
+    assert [i["index"] for i in layer_tops[5]] == [i["index"] for i in single["images"]]
+    assert [i["box"] for i in layer_tops[5]] == [i["box"] for i in single["images"]]
+    assert set(layer_tops[2][0]["pictures"]) == {"image", "crop", "deconv", "deconv_crop"}

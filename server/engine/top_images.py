@@ -34,14 +34,27 @@ def strongest_images(
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}.")
     peaks = extract(model, layer, batches, "max", progress=progress, total=total).features
-    if not 0 <= channel < peaks.shape[1]:
-        n = peaks.shape[1]
-        raise InvalidInputError(
-            f"Channel {channel} is out of range for layer '{layer}' with {n} channels (0..{n - 1})."
-        )
-    values = peaks[:, channel]
-    order = np.argsort(-values, kind="stable")[: min(k, len(values))]
-    return [StrongImage(int(i), float(values[i])) for i in order]
+    return strongest_per_channel(peaks, [channel], k, layer)[channel]
+
+
+def strongest_per_channel(
+    peaks: np.ndarray, channels: Iterable[int], k: int = 9, layer: str = "the layer"
+) -> dict[int, list[StrongImage]]:
+    """For each of ``channels``, the ``k`` images (rows of ``peaks``, (N, C): each image's strongest activation
+    per channel) with the largest peak, strongest first: one features pass answers every filter of a layer."""
+    if k < 1:
+        raise InvalidInputError(f"k must be at least 1, got {k}.")
+    n = peaks.shape[1]
+    out: dict[int, list[StrongImage]] = {}
+    for channel in channels:
+        if not 0 <= channel < n:
+            raise InvalidInputError(
+                f"Channel {channel} is out of range for layer '{layer}' with {n} channels (0..{n - 1})."
+            )
+        values = peaks[:, channel]
+        order = np.argsort(-values, kind="stable")[: min(k, len(values))]
+        out[channel] = [StrongImage(int(i), float(values[i])) for i in order]
+    return out
 
 
 def support_box(attr_map: np.ndarray, fraction: float = 0.05, pad: int = 1) -> tuple[int, int, int, int]:

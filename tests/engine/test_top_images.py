@@ -35,3 +35,16 @@ def test_strongest_images_match_a_brute_force_scan(digits_model) -> None:
     with pytest.raises(InvalidInputError, match="Channel 64"):
         strongest_images(digits_model.model, "features.3", 64, batches)
     assert active_hook_count(digits_model.model) == 0
+
+
+def test_strongest_per_channel_answers_every_filter_from_one_peaks_matrix() -> None:
+    from server.engine.top_images import strongest_per_channel
+
+    peaks = np.array([[1.0, 5.0], [3.0, 4.0], [2.0, 6.0]], np.float32)
+    got = strongest_per_channel(peaks, [0, 1], k=2)
+    assert [s.index for s in got[0]] == [1, 2] and [s.index for s in got[1]] == [2, 0]
+    assert got[1][0].value == pytest.approx(6.0)
+    with pytest.raises(InvalidInputError, match="Channel 2"):
+        strongest_per_channel(peaks, [2])
+    with pytest.raises(InvalidInputError, match="k must"):
+        strongest_per_channel(peaks, [0], k=0)

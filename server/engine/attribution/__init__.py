@@ -20,6 +20,7 @@ from server.engine.attribution.backprop import (
     Target,
     backprop_map,
     backprop_top_filters,
+    filter_maps,
     top_filters,
 )
 from server.engine.attribution.gradcam import gradcam
@@ -44,6 +45,7 @@ __all__ = [
     "attribute",
     "backprop_map",
     "backprop_top_filters",
+    "filter_maps",
     "gradcam",
     "module_rectifier",
     "rectifier_modules",

@@ -152,6 +152,41 @@ def backprop_map(model: nn.Module, x: torch.Tensor, target: Target, method: str)
     return Attribution(method, np.ascontiguousarray(gmap), target, value, pos, cls)
 
 
+def filter_maps(
+    model: nn.Module, x: torch.Tensor, layer: str, channels: list[int], method: str = "deconvnet"
+) -> list[Attribution]:
+    """Image i's map of filter ``channels[i]`` of ``layer`` at its strongest position (``Target(layer, channel,
+    position="max")``, as :func:`backprop_map` gives it), for a batch in one forward and one backward: the
+    images do not mix (eval mode), so each one's gradient is its own target's."""
+    if method not in ("deconvnet", "guided_backprop", "gradient"):
+        raise InvalidInputError(
+            f"Unknown method '{method}'; use one of deconvnet, guided_backprop, gradient."
+        )
+    if x.dim() != 4 or x.shape[0] != len(channels):
+        raise InvalidInputError(
+            f"Give one image per filter as an (N, C, H, W) tensor: {len(channels)} filter(s), got {tuple(x.shape)}."
+        )
+    inp = x.detach().clone().requires_grad_(True)
+    found: list[tuple[tuple[int, ...], float]] = []
+    with torch.enable_grad(), _rewrite_for(model, method):
+        out, _ = layer_output(model, layer, inp)
+        seed = torch.zeros_like(out)
+        for i, channel in enumerate(channels):
+            _check_channel(out, layer, channel)
+            fmap = out[i, channel].detach()
+            flat = int(torch.argmax(fmap.reshape(-1)))
+            pos = tuple(int(j) for j in np.unravel_index(flat, tuple(fmap.shape))) if fmap.dim() else ()
+            value = fmap.reshape(-1)[flat]
+            seed[i, channel].view(-1)[flat] = value
+            found.append((pos, float(value)))
+        (grad,) = torch.autograd.grad(out, inp, seed, allow_unused=True)
+    maps = np.zeros(tuple(x.shape), np.float32) if grad is None else grad.float().cpu().numpy()
+    return [
+        Attribution(method, np.ascontiguousarray(maps[i]), Target(layer=layer, channel=c), value, pos)
+        for i, (c, (pos, value)) in enumerate(zip(channels, found, strict=True))
+    ]
+
+
 def top_filters(model: nn.Module, x: torch.Tensor, layer: str, k: int) -> list[tuple[int, float]]:
     """The ``k`` channels of ``layer`` with the strongest single activation on ``x``, strongest first."""
     if k < 1:

@@ -65,6 +65,25 @@ def channel(layer: str, index: int) -> Objective:
     return Objective(fn, frozenset([layer]), f"{layer}:{index}")
 
 
+def channels(layer: str, indices: list[int]) -> Objective:
+    """Image i of a batch maximises the mean activation of filter ``indices[i]`` of ``layer`` (one
+    batched render for many filters: :func:`~server.engine.optvis.render.render_batch`)."""
+    wanted = [int(i) for i in indices]
+
+    def fn(acts: Lookup) -> torch.Tensor:
+        t = acts[layer]
+        for i in wanted:
+            _check_index("Channel", i, t.shape[1], layer)
+        if t.shape[0] != len(wanted):
+            raise InvalidInputError(
+                f"{len(wanted)} filters need a batch of {len(wanted)} images, got {t.shape[0]}."
+            )
+        picked = t[torch.arange(len(wanted), device=t.device), torch.tensor(wanted, device=t.device)]
+        return picked.reshape(len(wanted), -1).mean(dim=1)
+
+    return Objective(fn, frozenset([layer]), f"{layer}:{wanted}")
+
+
 def neuron(layer: str, index: int) -> Objective:
     """One unit of ``layer``, by flat index into its (C, H, W) or (F,) output."""
 

@@ -45,11 +45,12 @@ class PixelParam(ImageParam):
 
 
 def pixel_image(
-    shape: tuple[int, int, int], neutral: tuple[float, ...], sd: float, gen: torch.Generator
+    shape: tuple[int, int, int], neutral: tuple[float, ...], sd: float, gen: torch.Generator, batch: int = 1
 ) -> PixelParam:
+    """``batch`` images of ``shape`` as one (batch, C, H, W) tensor: grey plus ``sd`` noise."""
     c, h, w = shape
     base = torch.tensor(neutral, dtype=torch.float32).reshape(1, c, 1, 1)
-    x = (base + sd * torch.randn(1, c, h, w, generator=gen)).clamp(0, 1).requires_grad_(True)
+    x = (base + sd * torch.randn(batch, c, h, w, generator=gen)).clamp(0, 1).requires_grad_(True)
     return PixelParam([x], "pixel", base)
 
 
@@ -72,21 +73,30 @@ class FFTParam(ImageParam):
     def image(self) -> torch.Tensor:
         spectrum = torch.view_as_complex(self.tensors[0]) * self.scale
         h, w = self.size
-        img = torch.fft.irfft2(spectrum, s=(h, w), norm="ortho")[None] / 4.0
+        img = torch.fft.irfft2(spectrum, s=(h, w), norm="ortho") / 4.0
+        if img.dim() == 3:  # one image: its spectrum has no batch axis
+            img = img[None]
         if self.decorrelate:
             img = torch.einsum("nchw,dc->ndhw", img, COLOR_CORRELATION_NORMALIZED)
         return torch.sigmoid(img)
 
 
 def fft_image(
-    shape: tuple[int, int, int], sd: float, decay_power: float, decorrelate: bool, gen: torch.Generator
+    shape: tuple[int, int, int],
+    sd: float,
+    decay_power: float,
+    decorrelate: bool,
+    gen: torch.Generator,
+    batch: int = 1,
 ) -> FFTParam:
+    """``batch`` spectra (one without a batch axis) whose images have ``shape``."""
     c, h, w = shape
     freqs = rfft2d_freqs(h, w)
     # No sqrt(h*w) factor: the inverse below is orthonormal (norm="ortho"). Lucid multiplies by sqrt(h*w)
     # only because TF's irfft2d divides by h*w; Lucent, also with an orthonormal inverse, has no factor.
     # Both give the same image; with the factor *and* "ortho" the image was sqrt(h*w) times too strong.
     scale = (1.0 / torch.clamp(freqs, min=1.0 / max(w, h)) ** decay_power)[None, :, :]
-    spectrum = (sd * torch.randn(c, h, w // 2 + 1, 2, generator=gen)).requires_grad_(True)
+    lead = (c,) if batch == 1 else (batch, c)
+    spectrum = (sd * torch.randn(*lead, h, w // 2 + 1, 2, generator=gen)).requires_grad_(True)
     neutral = torch.full((1, c, 1, 1), 0.5)
     return FFTParam([spectrum], "fft", neutral, scale, (h, w), decorrelate and c == 3)

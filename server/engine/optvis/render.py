@@ -37,6 +37,16 @@ def layer_outputs(model: nn.Module, x: torch.Tensor, layers: Iterable[str]) -> d
 
 
 @dataclass(frozen=True)
+class BatchRenderResult:
+    """One image per objective of a :func:`render_batch`, optimised together."""
+
+    images: np.ndarray  # (B, H, W, C) float32 in [0, 1]
+    start_values: list[float]  # each image's objective on its starting noise (untransformed)
+    final_values: list[float]  # each image's objective on its final image (untransformed)
+    config: RenderConfig
+
+
+@dataclass(frozen=True)
 class RenderResult:
     image: np.ndarray  # (H, W, C) float32 in [0, 1]
     values: list[float]  # the objective at every step (on the transformed image)
@@ -50,17 +60,21 @@ def to_numpy_image(img: torch.Tensor) -> np.ndarray:
 
 
 def make_param(
-    cfg: RenderConfig, shape: tuple[int, int, int], neutral: tuple[float, ...], gen: torch.Generator
+    cfg: RenderConfig,
+    shape: tuple[int, int, int],
+    neutral: tuple[float, ...],
+    gen: torch.Generator,
+    batch: int = 1,
 ) -> ImageParam:
     if cfg.param == "fft":
-        return fft_image(shape, cfg.init_sd, cfg.decay_power, cfg.decorrelate, gen)
-    return pixel_image(shape, neutral, cfg.init_sd, gen)
+        return fft_image(shape, cfg.init_sd, cfg.decay_power, cfg.decorrelate, gen, batch)
+    return pixel_image(shape, neutral, cfg.init_sd, gen, batch)
 
 
 def _percentile_mask(score: torch.Tensor, pct: float) -> torch.Tensor:
-    """True where ``score`` (1, H, W) is in its lowest ``pct`` percent."""
-    threshold = torch.quantile(score.reshape(-1), pct / 100.0)
-    return score <= threshold
+    """True where ``score`` (N, H, W) is in the lowest ``pct`` percent of its own image."""
+    threshold = torch.quantile(score.reshape(score.shape[0], -1), pct / 100.0, dim=1)
+    return score <= threshold[:, None, None]
 
 
 @torch.no_grad()
@@ -91,9 +105,10 @@ def prepared_param(
     mean: tuple[float, ...],
     device: torch.device | str,
     gen: torch.Generator,
+    batch: int = 1,
 ) -> ImageParam:
-    """The starting image of a render with ``cfg``, drawn from ``gen``, its tensors on ``device``."""
-    param = make_param(cfg, input_size, mean, gen)
+    """The ``batch`` starting images of a render with ``cfg``, drawn from ``gen``, their tensors on ``device``."""
+    param = make_param(cfg, input_size, mean, gen, batch)
     for t in param.tensors:
         t.data = t.data.to(device)
     param.neutral = param.neutral.to(device)
@@ -109,14 +124,14 @@ def objective_evaluator(
     std: tuple[float, ...],
     device: torch.device | str,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """image (1, C, H, W) in [0, 1] -> the objective (a scalar tensor, with its graph)."""
+    """images (N, C, H, W) in [0, 1] -> the objective of each (an (N,) tensor, with its graph)."""
     c = len(mean)
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32, device=device).reshape(1, c, 1, 1)
 
     def evaluate(img: torch.Tensor) -> torch.Tensor:
         x = to_model_input((img - mean_t) / std_t, model, torch.device(device))
-        return objective(layer_outputs(model, x, objective.layers)).mean()
+        return objective(layer_outputs(model, x, objective.layers)).reshape(img.shape[0])
 
     return evaluate
 
@@ -137,7 +152,47 @@ def start_objective(
     cfg.validate(tuple(input_size[1:]))  # type: ignore[arg-type]
     param = prepared_param(cfg, input_size, mean, device, torch.Generator().manual_seed(cfg.seed))
     with torch.no_grad():
-        return float(objective_evaluator(model, objective, mean, std, device)(param.image()))
+        return float(objective_evaluator(model, objective, mean, std, device)(param.image()).mean())
+
+
+def _optimise(
+    model: nn.Module,
+    objective: Objective,
+    cfg: RenderConfig,
+    batch: int,
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device | str,
+    on_step: StepCallback | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[float]]:
+    """The loop of :func:`render` and :func:`render_batch`: (final images, start values, final values, the
+    batch's mean objective at every step). Images of a batch share the random transform of each step."""
+    _, h, w = input_size
+    cfg.validate((h, w))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    param = prepared_param(cfg, input_size, mean, device, gen, batch)
+    evaluate = objective_evaluator(model, objective, mean, std, device)
+
+    with torch.no_grad():
+        start = evaluate(param.image()).detach()
+    opt = torch.optim.Adam(param.tensors, lr=cfg.lr)
+    values: list[float] = []
+    for step in range(cfg.steps):
+        opt.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            img = param.image()
+            value = evaluate(random_affine(img, cfg.transforms, gen))
+            (-value.sum()).backward()  # images are independent: each gets its own objective's gradient
+        opt.step()
+        apply_pixel_regularisers(param, cfg, step)
+        values.append(float(value.detach().mean()))
+        if on_step is not None:
+            on_step(step, values[-1], img.detach())
+    with torch.no_grad():
+        final = param.image().detach()
+        final_values = evaluate(final).detach()
+    return final, start, final_values, values
 
 
 def render(
@@ -156,28 +211,31 @@ def render(
     ``on_step(step, value, image)`` runs after every step (a job reports progress and frames there,
     and cancels by raising). Hold the model's lock around this call when the model is shared.
     """
-    _, h, w = input_size
-    cfg.validate((h, w))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    param = prepared_param(cfg, input_size, mean, device, gen)
-    evaluate = objective_evaluator(model, objective, mean, std, device)
+    final, start, final_values, values = _optimise(
+        model, objective, cfg, 1, input_size, mean, std, device, on_step
+    )
+    return RenderResult(to_numpy_image(final), values, float(start[0]), float(final_values[0]), cfg)
 
-    with torch.no_grad():
-        start_value = float(evaluate(param.image()))
-    opt = torch.optim.Adam(param.tensors, lr=cfg.lr)
-    values: list[float] = []
-    for step in range(cfg.steps):
-        opt.zero_grad(set_to_none=True)
-        with torch.enable_grad():
-            img = param.image()
-            value = evaluate(random_affine(img, cfg.transforms, gen))
-            (-value).backward()
-        opt.step()
-        apply_pixel_regularisers(param, cfg, step)
-        values.append(float(value.detach()))
-        if on_step is not None:
-            on_step(step, values[-1], img.detach())
-    with torch.no_grad():
-        final = param.image()
-        final_value = float(evaluate(final))
-    return RenderResult(to_numpy_image(final), values, start_value, final_value, cfg)
+
+def render_batch(
+    model: nn.Module,
+    objective: Objective,
+    batch: int,
+    cfg: RenderConfig,
+    *,
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device | str = "cpu",
+    on_step: StepCallback | None = None,
+) -> BatchRenderResult:
+    """``batch`` images optimised in one batch, image i for element i of ``objective`` (e.g.
+    :func:`~server.engine.optvis.objectives.channels`, one filter per image): one forward and backward per
+    step for all of them. Every image starts from its own noise; each step's transform is shared."""
+    if batch < 1:
+        raise InvalidInputError(f"batch must be at least 1, got {batch}.")
+    final, start, final_values, _ = _optimise(
+        model, objective, cfg, batch, input_size, mean, std, device, on_step
+    )
+    images = final.float().cpu().permute(0, 2, 3, 1).numpy().copy()
+    return BatchRenderResult(images, start.float().tolist(), final_values.float().tolist(), cfg)

@@ -36,6 +36,7 @@ def random_affine(img: torch.Tensor, cfg: TransformConfig, gen: torch.Generator)
     dy = (float(draws[3]) * 2 - 1) * cfg.jitter * 2 / ph
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
     theta = torch.tensor([[[cos, -sin, dx], [sin, cos, dy]]], dtype=img.dtype, device=img.device)
+    theta = theta.expand(img.shape[0], 2, 3)  # a batch shares one draw
     grid = F.affine_grid(theta, list(img.shape), align_corners=False)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
@@ -48,7 +49,7 @@ def gaussian_kernel1d(sigma: float) -> torch.Tensor:
 
 
 def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of a (1, C, H, W) image with reflective borders."""
+    """Separable Gaussian blur of (N, C, H, W) images with reflective borders."""
     k = gaussian_kernel1d(sigma).to(img)
     c = img.shape[1]
     r = (k.numel() - 1) // 2
