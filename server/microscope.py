@@ -39,7 +39,7 @@ from server.microscope_pages import (
     layer_index,
     site_index,
 )
-from server.top_images import TopImagesService, picture_png
+from server.top_images import TopImagesService
 from server.zoo.manager import LoadedModel, ZooManager
 
 MARKER = ".convlens-microscope"  # an export's folder carries it, so that a re-export may replace it
@@ -282,11 +282,12 @@ class MicroscopeService:
         for pos, c in enumerate(channels):
             top = []
             for item in tops[c]:
-                pics = item["pictures"]
                 top.append(
                     TopImageEntry(
-                        write(f"{c}_top{item['rank']}_crop.png", picture_png(pics["crop"])),
-                        write(f"{c}_top{item['rank']}_deconv_crop.png", picture_png(pics["deconv_crop"])),
+                        write(f"{c}_top{item['rank']}_crop.png", self._artifact(item["crop_url"])),
+                        write(
+                            f"{c}_top{item['rank']}_deconv_crop.png", self._artifact(item["deconv_crop_url"])
+                        ),
                         item["index"],
                         item["label"],
                         item["value"],
@@ -320,6 +321,11 @@ class MicroscopeService:
             tiles.append((c, deepvis["deepvis"], top[0].crop if top else "", bool(flags)))
         (folder / "index.html").write_text(layer_index(lm.id, req.dataset, layer, n, tiles))
         counts[0] += 1
+
+    def _artifact(self, url: str) -> bytes:
+        """The bytes of an artifact the services stored, by its URL."""
+        key, name = url.rsplit("/", 2)[1:]
+        return self.artifacts.path(key, name).read_bytes()
 
     def _correlation(self, report: dict[str, Any], la: dict[str, Any] | None) -> np.ndarray | None:
         url = ((report.get("artifacts") or {}).get("correlation") or {}).get(la["name"]) if la else None

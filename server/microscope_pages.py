@@ -152,10 +152,10 @@ def layer_index(
 ) -> str:
     """Every exported filter of a layer as a tile ``(channel, DeepVis image, strongest crop, flagged)``."""
     items = "".join(
-        f'<figure><a href="{filter_file(c)}">{_img(dv, f"DeepVis image of filter {c}")}</a>'
+        f'<figure><a class="pair" href="{filter_file(c)}">{_img(dv, f"DeepVis image of filter {c}")}'
+        f"{_img(top, f'strongest image of filter {c}') if top else ''}</a>"
         f'<figcaption><a href="{filter_file(c)}">filter {c}</a>'
-        f"{' <span class=flag>flagged</span>' if flagged else ''}<br>{_img(top, f'top image of filter {c}')}"
-        "</figcaption></figure>"
+        f"{' <span class=flag>flagged</span>' if flagged else ''}</figcaption></figure>"
         for c, dv, top, flagged in tiles
     )
     body = f"""<h1>{_e(model)} &middot; {_e(layer)}</h1>

@@ -4,6 +4,7 @@ layer at once (the static microscope). No web imports."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -78,24 +79,42 @@ class TopImagesService:
                 total=total,
             )
         progress(0.9, f"deconvolution of {len(strong)} images")
-        out = []
-        for item in self.pictures(lm, info, layer, {channel: strong})[channel]:
-            pictures = item.pop("pictures")
-            for stem, arr in pictures.items():
-                item[f"{stem}_url"] = self.artifacts.put(key, f"{item['rank']}_{stem}.png", picture_png(arr))
-            out.append(item)
+        out = [
+            self._stored(key, "", item) for item in self.pictures(lm, info, layer, {channel: strong})[channel]
+        ]
         progress(1.0, "done")
         return {**lm.describe(), "dataset": info.id, "layer": layer, "channel": channel, "images": out}
 
     def layer_top_images(
         self, lm: LoadedModel, dataset_id: str, layer: str, channels: list[int], k: int = 9
     ) -> dict[int, list[dict[str, Any]]]:
-        """The top ``k`` of every one of ``channels`` from one features pass over the dataset (the feature
-        cache's per-channel peaks, so a second call reads them from disk) and batched deconvolutions."""
+        """The top ``k`` of every one of ``channels`` (items as :meth:`run` gives them, images as artifacts) from
+        one features pass over the dataset (the feature cache's per-channel peaks) and batched deconvolutions;
+        kept by content, so a second call with the same model, dataset, layer and channels reads it back."""
         info = self.datasets.get(dataset_id)
+        key = content_key(
+            "layer_top_images", lm.cache_key, info.content_hash, layer, repr(list(channels)), str(k)
+        )
+        if self.artifacts.exists(key, "items.json"):
+            kept = json.loads(self.artifacts.path(key, "items.json").read_text())
+            if self.artifacts.alive(kept):
+                return {int(c): items for c, items in kept.items()}
         peaks = self.features.features(lm, layer, info.id, pool="max").features
         strong = strongest_per_channel(peaks, channels, k, layer)
-        return self.pictures(lm, info, layer, strong)
+        out = {
+            c: [self._stored(key, f"{c}_", item) for item in items]
+            for c, items in self.pictures(lm, info, layer, strong).items()
+        }
+        self.artifacts.put(key, "items.json", json.dumps(out).encode())
+        return out
+
+    def _stored(self, key: str, prefix: str, item: dict[str, Any]) -> dict[str, Any]:
+        """``item`` with its pictures stored as PNG artifacts under ``key``, their URLs in ``<picture>_url``."""
+        pictures = item.pop("pictures")
+        for stem, arr in pictures.items():
+            name = f"{prefix}{item['rank']}_{stem}.png"
+            item[f"{stem}_url"] = self.artifacts.put(key, name, picture_png(arr))
+        return item
 
     def pictures(
         self,
@@ -109,10 +128,14 @@ class TopImagesService:
         cropped to the map's support, as arrays under ``pictures`` (image, crop, deconv, deconv_crop); the
         deconvolutions run ``batch`` images at a time."""
         picks = [(channel, rank, s) for channel, items in strong.items() for rank, s in enumerate(items)]
+        picks.sort(key=lambda p: p[2].index)  # the rows of an image strong for many filters come together
         out: dict[int, list[dict[str, Any]]] = {channel: [] for channel in strong}
         for start in range(0, len(picks), batch):
             chunk = picks[start : start + batch]
-            prepared = [lm.preprocess(self.datasets.load_image(info.id, s.index)) for _, _, s in chunk]
+            loaded = {
+                i: lm.preprocess(self.datasets.load_image(info.id, i)) for i in {s.index for _, _, s in chunk}
+            }
+            prepared = [loaded[s.index] for _, _, s in chunk]
             inputs = torch.cat([x for x, _ in prepared])
             with lm.lock:
                 maps = filter_maps(lm.model, inputs, layer, [c for c, _, _ in chunk], "deconvnet")
@@ -136,6 +159,8 @@ class TopImagesService:
                         },
                     }
                 )
+        for items in out.values():
+            items.sort(key=lambda item: item["rank"])
         return out
 
 

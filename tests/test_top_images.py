@@ -82,7 +82,7 @@ def test_lite0_top9_of_the_skimage_photos_at_224_px(services, lite0):
     assert active_hook_count(lite0.model) == 0
 
 
-def test_layer_top_images_match_the_single_filter_job(tiny):
+def test_layer_top_images_match_the_single_filter_job_and_are_kept(tiny):
     lm = tiny.zoo.load("digits_cnn")
     layer_tops = tiny.top_images.layer_top_images(lm, "tiny", "features.3", [2, 5], k=3)
     single = tiny.top_images.run(
@@ -90,4 +90,8 @@ def test_layer_top_images_match_the_single_filter_job(tiny):
     )
     assert [i["index"] for i in layer_tops[5]] == [i["index"] for i in single["images"]]
     assert [i["box"] for i in layer_tops[5]] == [i["box"] for i in single["images"]]
-    assert set(layer_tops[2][0]["pictures"]) == {"image", "crop", "deconv", "deconv_crop"}
+    for name in ("image_url", "crop_url", "deconv_url", "deconv_crop_url"):
+        key, file = layer_tops[2][0][name].rsplit("/", 2)[1:]
+        assert tiny.artifacts.exists(key, file)
+    tiny.features.features = lambda *_a, **_k: pytest.fail("read the dataset again")
+    assert tiny.top_images.layer_top_images(lm, "tiny", "features.3", [2, 5], k=3) == layer_tops  # kept

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,3 +52,17 @@ def save_screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+@contextmanager
+def console_page(browser: Browser, timeout_ms: int = 30_000) -> Iterator[tuple[Page, ConsoleLog]]:
+    """A fresh page at VIEWPORT in its own context, recording its console errors; the context closes on exit."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        console = ConsoleLog()
+        console.attach(page)
+        yield page, console
+    finally:
+        context.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import VIEWPORT, ConsoleLog, launch, save_screenshot
+from tests.e2e.browser import ConsoleLog, console_page, launch, save_screenshot
 from tests.processes import api_process, free_port, server_process
 
 
@@ -87,15 +87,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def explore(
     request: pytest.FixtureRequest, browser, live_dashboard: str, live_api: str
 ) -> Iterator[LivePage]:
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    console = ConsoleLog()
-    console.attach(page)
-    try:
+    with console_page(browser) as (page, console):
         yield LivePage(page, console, live_dashboard, live_api)
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:  # what the page showed when the test failed
             save_screenshot(page, f"FAILED-{request.node.name}")
-    finally:
-        context.close()
