@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx
 
+from dashboard.views import camera as camera_view
 from dashboard.views import explore as view
 from dashboard.views.common import is_untrained, precision_of
 
@@ -162,6 +163,41 @@ def on_select_filter(tile_click, prev_clicks, next_clicks, _close, acts, current
 )
 def on_show_detail(selection, acts, model, toggle, layers_data):
     return view.show_detail(selection, acts, model, is_untrained(toggle), layers_data)
+
+
+@callback(
+    Output("predictions-graph", "figure", allow_duplicate=True),
+    Output("top1", "children", allow_duplicate=True),
+    Output("input-preview", "src", allow_duplicate=True),
+    Output("input-caption", "children", allow_duplicate=True),
+    Output("filter-grid", "children", allow_duplicate=True),
+    Output("grid-summary", "children", allow_duplicate=True),
+    Output("grid-error", "children", allow_duplicate=True),
+    Output("predictions-error", "children", allow_duplicate=True),
+    Output("camera-done", "data"),
+    Input("camera-frame", "data"),
+    State("model-picker", "value"),
+    State("untrained-toggle", "value"),
+    State("selected-layer", "data"),
+    State("precision-toggle", "value"),
+    State("grid-sort", "value"),
+    prevent_initial_call=True,
+)
+def on_camera_frame(frame, model, toggle, layer, precision, sort):
+    return camera_view.show_frame(frame, model, is_untrained(toggle), layer, precision_of(precision), sort)
+
+
+# static/camera.js: the button starts and stops the camera; an answered frame frees it to send the next
+clientside_callback(
+    ClientsideFunction(namespace="camera", function_name="toggle"),
+    Output("camera-toggle", "children"),
+    Input("camera-toggle", "n_clicks"),
+)
+clientside_callback(
+    ClientsideFunction(namespace="camera", function_name="done"),
+    Output("camera-ack-sink", "data"),
+    Input("camera-done", "data"),
+)
 
 
 clientside_callback(

@@ -1,4 +1,4 @@
-"""Image input: drag-and-drop upload plus a gallery of bundled photos and digits."""
+"""Image input: drag-and-drop upload, the camera, and a gallery of bundled photos and digits."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
+from dashboard.components.camera import camera_controls
 from dashboard.images import MAX_SEED, Sample
 
 
@@ -79,6 +80,8 @@ def _images(photos: Sequence[Sample], digits: Sequence[Sample]) -> html.Div:
                 type="dot",
                 delay_show=150,
             ),
+            html.Div("Camera", className="cl-gallery-label"),
+            camera_controls(),
             html.Div("Photos", className="cl-gallery-label"),
             html.Div([gallery_button(s) for s in photos], className="cl-gallery", id="gallery-photos"),
             html.Div("Digits (for digits_cnn)", className="cl-gallery-label"),

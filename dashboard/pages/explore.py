@@ -48,6 +48,7 @@ def predictions_panel() -> html.Section:
             ),
             type="dot",
             delay_show=200,
+            id="predictions-loading",  # hidden while the camera runs (static/camera.js)
         ),
         panel_id="panel-predictions",
     )
@@ -150,6 +151,7 @@ def layout(**query: Any) -> html.Div:
                                     ],
                                     type="default",
                                     delay_show=150,
+                                    id="grid-loading",  # hidden while the camera runs (static/camera.js)
                                     overlay_style={"visibility": "visible", "opacity": 0.4},
                                 ),
                                 html.Div(id="grid-timing", className="cl-timing"),

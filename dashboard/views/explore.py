@@ -268,6 +268,13 @@ def show_predictions(
             None,
             error_alert(_with_hint(err), "Cannot predict"),
         )
+    figure, top1 = prediction_parts(result)
+    caption = f"{image_title(image_id)} as {model} sees it"
+    return figure, top1, browser_url(result["input_url"]), caption, None
+
+
+def prediction_parts(result: dict[str, Any]) -> tuple[Any, Any]:
+    """(bar chart, top-1 line) of the API's predict answer (for an image id or a camera frame)."""
     preds = result["predictions"]
     top = preds[0]
     top1 = html.Div(
@@ -278,14 +285,7 @@ def show_predictions(
             precision_badge(result.get("precision", "exact"), "predictions-precision"),
         ]
     )
-    caption = f"{image_title(image_id)} as {model} sees it"
-    return (
-        predictions_figure(preds, untrained=result.get("untrained", False)),
-        top1,
-        browser_url(result["input_url"]),
-        caption,
-        None,
-    )
+    return predictions_figure(preds, untrained=result.get("untrained", False)), top1
 
 
 # --- activations and the filter grid -------------------------------------------------------------------

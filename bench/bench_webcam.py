@@ -1,0 +1,115 @@
+"""Explore's camera source end to end (issue 17: aim >= 5 frames/s with efficientnet_lite0 on this CPU): real
+API and dashboard processes, headless Chromium with its fake camera, frames sent one at a time by
+static/camera.js (the ones that come while one is in flight are dropped). Prints frames answered per second
+and the latency from capture to the answer on the page, against the baseline in the same run: the same
+frames' predict + activations calls made directly to the API, back to back, with no browser or dashboard.
+
+Run: .venv/bin/python bench/bench_webcam.py [--seconds 20] [--layer blocks.2] [--model efficientnet_lite0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, ConsoleLog
+from tests.processes import api_process, free_port, server_process
+
+FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+GRAB = """() => { const v = document.getElementById('camera-video'); const c = document.createElement('canvas');
+  c.width = 224; c.height = 224; const s = Math.min(v.videoWidth, v.videoHeight);
+  c.getContext('2d').drawImage(v, (v.videoWidth - s) / 2, (v.videoHeight - s) / 2, s, s, 0, 0, 224, 224);
+  return c.toDataURL('image/jpeg', 0.8); }"""
+
+
+def direct_api_ms(api_url: str, model: str, layer: str, frames: list[bytes]) -> list[float]:
+    """predict + activations (+ the mosaic GET the browser makes) per frame, straight to the API."""
+    out = []
+    with httpx.Client(base_url=api_url, timeout=60) as c:
+        for jpeg in frames:
+            t0 = time.perf_counter()
+            c.post(f"/api/v1/models/{model}/predict", files={"image": ("f.jpg", jpeg)}).raise_for_status()
+            r = c.post(
+                f"/api/v1/models/{model}/activations", files={"image": ("f.jpg", jpeg)}, data={"layer": layer}
+            )
+            r.raise_for_status()
+            c.get(r.json()["mosaic_url"]).raise_for_status()
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--model", default="efficientnet_lite0")
+    ap.add_argument("--layer", default="blocks.2")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        with api_process(tmp_path / "data", tmp_path / "logs") as api_url:
+            port = free_port()
+            env = {
+                "CONVLENS_API_URL": api_url,
+                "CONVLENS_DASHBOARD_PORT": str(port),
+                "CONVLENS_DATA_DIR": str(tmp_path / "data"),
+                "CONVLENS_DASHBOARD_DEBUG": "false",
+            }
+            dash_url = f"http://127.0.0.1:{port}"
+            with (
+                server_process("dashboard", env, f"{dash_url}/", tmp_path / "logs" / "dashboard.log"),
+                sync_playwright() as pw,
+            ):
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FAKE_CAMERA)
+                page = browser.new_context(viewport=VIEWPORT).new_page()
+                console = ConsoleLog()
+                console.attach(page)
+                page.goto(f"{dash_url}/?model={args.model}&layer={args.layer}")
+                page.wait_for_selector("#model-weights-badge", timeout=120_000)
+                page.click("#camera-toggle")
+                page.wait_for_function(
+                    "() => window.ConvLensCamera.gate && window.ConvLensCamera.gate.done >= 3"
+                )
+                start = page.evaluate(
+                    "() => window.ConvLensCamera.gate.stats()"
+                )  # warm-up frames not counted
+                page.evaluate("() => { window.ConvLensCamera.gate.latencies = []; }")
+                t0 = time.perf_counter()
+                page.wait_for_timeout(args.seconds * 1000)
+                end = page.evaluate("() => window.ConvLensCamera.gate.stats()")
+                elapsed = time.perf_counter() - t0
+                frames = [base64.b64decode(page.evaluate(GRAB).split(",", 1)[1]) for _ in range(10)]
+                page.click("#camera-toggle")
+                browser.close()
+            direct = direct_api_ms(api_url, args.model, args.layer, frames)
+    done = end["done"] - start["done"]
+    fps = done / elapsed
+    print(
+        f"{args.model} {args.layer}: {done} frames answered in {elapsed:.1f} s = {fps:.2f} frames/s; "
+        f"latency capture -> page median {end['median_ms']:.0f} ms, p90 {end['p90_ms']:.0f} ms; "
+        f"{end['dropped'] - start['dropped']} frames dropped while one was in flight, {end['failed']} failed"
+    )
+    med = statistics.median(direct)
+    print(
+        f"baseline, the same calls straight to the API: median {med:.0f} ms per frame ({1000 / med:.2f} frames/s); "
+        f"end to end / API = {end['median_ms'] / med:.2f}x"
+    )
+    print(f"console errors: {len(console.errors)}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"target >= 5 frames/s: {'met' if fps >= 5 else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()

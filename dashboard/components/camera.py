@@ -1,0 +1,23 @@
+"""Explore's camera source: the button, the live video and the frame stores that static/camera.js drives."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+
+def camera_controls() -> html.Div:
+    """The camera's parts; ``camera-stats`` is written by static/camera.js only (frames per second, latency,
+    frames dropped while one was in flight), never by a callback."""
+    return html.Div(
+        [
+            html.Button("Start camera", id="camera-toggle", n_clicks=0, className="cl-btn"),
+            html.Span(id="camera-stats", className="cl-caption", **{"aria-live": "polite"}),
+            html.Video(
+                id="camera-video", autoPlay=True, muted=True, hidden=True, className="cl-camera-video"
+            ),
+            dcc.Store(id="camera-frame"),  # {"seq", "jpeg"}: set by static/camera.js, one frame in flight
+            dcc.Store(id="camera-done"),  # {"seq", "ok", "error", "server_ms"}: the frame's answer is shown
+            dcc.Store(id="camera-ack-sink"),
+        ],
+        className="cl-camera",
+    )
