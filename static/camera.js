@@ -43,7 +43,7 @@
   const SIZE = 224;  // frames are sent as a centred square of this many pixels (the API resizes for its model)
   const TICK_MS = 33;  // frames are grabbed at up to 30 per second; most are dropped while one is in flight
 
-  const camera = { gate: null, stream: null, timer: null, startedAt: 0, FrameGate: FrameGate };
+  const camera = { gate: null, stream: null, timer: null, startedAt: 0, serverMs: [], FrameGate: FrameGate };
 
   // Live frames would keep the predictions' and the grid's loading overlays up all the time.
   const LOADINGS = ["predictions-loading", "grid-loading"];
@@ -93,6 +93,7 @@
       const playing = video.play();
       if (playing && playing.catch) { playing.catch(function () {}); }
       camera.gate = new FrameGate();
+      camera.serverMs = [];
       camera.startedAt = performance.now();
       const canvas = document.createElement("canvas");
       canvas.width = SIZE; canvas.height = SIZE;
@@ -116,7 +117,9 @@
   // The answer to a frame reached the page (the `camera-done` store): free the gate, show the rate.
   camera.done = function (ack) {
     if (!ack || !camera.gate) { return; }
-    camera.gate.answer(ack.seq, ack.ok);
+    if (camera.gate.answer(ack.seq, ack.ok) && typeof ack.server_ms === "number") {
+      camera.serverMs.push(ack.server_ms);  // the dashboard's part of the frame's latency
+    }
     const s = camera.gate.stats();
     const secs = (performance.now() - camera.startedAt) / 1000;
     const fps = secs > 0 ? s.done / secs : 0;

@@ -66,6 +66,23 @@ def server_process(
 
 
 @contextmanager
+def api_and_dashboard(tmp_path: Path, timeout: float = 180.0) -> Iterator[tuple[str, str]]:
+    """A real API and a real dashboard talking to it, both over ``tmp_path``'s data dir (logs beside it);
+    yields (API URL, dashboard URL) once both answer."""
+    with api_process(tmp_path / "data", tmp_path / "logs") as api_url:
+        port = free_port()
+        env = {
+            "CONVLENS_API_URL": api_url,
+            "CONVLENS_DASHBOARD_PORT": str(port),
+            "CONVLENS_DATA_DIR": str(tmp_path / "data"),
+            "CONVLENS_DASHBOARD_DEBUG": "false",
+        }
+        dash_url = f"http://127.0.0.1:{port}"
+        with server_process("dashboard", env, f"{dash_url}/", tmp_path / "logs" / "dashboard.log", timeout):
+            yield api_url, dash_url
+
+
+@contextmanager
 def api_process(data_dir: Path, log_dir: Path, **extra_env: str) -> Iterator[str]:
     """A real uvicorn API (`python -m server`) on a free port; yields its base URL once /readyz is 200."""
     with api_server(data_dir, log_dir, **extra_env) as (url, _proc):
