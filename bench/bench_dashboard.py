@@ -31,7 +31,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.e2e.browser import VIEWPORT, ConsoleLog, launch
-from tests.processes import api_process, free_port, server_process
+from tests.processes import api_and_dashboard
 
 MODEL = "efficientnet_lite0"
 LAYERS = ["blocks.3", "conv_head"]  # 80 channels of 14x14; 1280 channels of 7x7
@@ -92,13 +92,13 @@ def time_upload(page, image: bytes, name: str) -> dict[str, float]:
     return {"total": total, "upload_api": upload_api, "acts_api": acts_api, "mosaic": mosaic_ms}
 
 
-def direct_api(api_url: str, image: bytes, layer: str) -> float:
+def direct_api(api_url: str, image: bytes, layer: str, model: str = MODEL) -> float:
     """Baseline: the same three API requests straight from Python."""
     with httpx.Client(base_url=api_url, timeout=120) as c:
         t0 = time.perf_counter()
-        c.post(f"/api/v1/models/{MODEL}/predict", files={"image": ("x.jpg", image)}).raise_for_status()
+        c.post(f"/api/v1/models/{model}/predict", files={"image": ("x.jpg", image)}).raise_for_status()
         r = c.post(
-            f"/api/v1/models/{MODEL}/activations", files={"image": ("x.jpg", image)}, data={"layer": layer}
+            f"/api/v1/models/{model}/activations", files={"image": ("x.jpg", image)}, data={"layer": layer}
         )
         r.raise_for_status()
         c.get(r.json()["mosaic_url"]).raise_for_status()
@@ -113,38 +113,27 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        with api_process(tmp_path / "data", tmp_path / "logs") as api_url:
-            port = free_port()
-            env = {
-                "CONVLENS_API_URL": api_url,
-                "CONVLENS_DASHBOARD_PORT": str(port),
-                "CONVLENS_DATA_DIR": str(tmp_path / "data"),
-            }
-            dash_url = f"http://127.0.0.1:{port}"
-            with (
-                server_process("dashboard", env, f"{dash_url}/", tmp_path / "logs" / "dashboard.log"),
-                sync_playwright() as pw,
-            ):
-                browser = launch(pw)
-                images = unique_photos(len(LAYERS) * (args.repeats + 1) * 2, seed=1)
-                results: dict[str, list[dict[str, float]]] = {}
-                baseline: dict[str, list[float]] = {}
-                for layer in LAYERS:
-                    page = browser.new_context(viewport=VIEWPORT).new_page()
-                    console = ConsoleLog()
-                    console.attach(page)
-                    page.goto(f"{dash_url}/?model={MODEL}&layer={layer}")
-                    page.wait_for_selector("#model-weights-badge", timeout=60_000)
-                    print(f"{layer}: warm-up", flush=True)
-                    time_upload(page, images.pop(), "warmup.jpg")  # first-use costs (JIT, caches) not counted
-                    direct_api(api_url, images.pop(), layer)
-                    results[layer], baseline[layer] = [], []
-                    for i in range(args.repeats):  # interleaved: browser run, then direct run, on new images
-                        results[layer].append(time_upload(page, images.pop(), f"photo{i}.jpg"))
-                        baseline[layer].append(direct_api(api_url, images.pop(), layer))
-                    assert not console.errors, console.errors
-                    page.context.close()
-                browser.close()
+        with api_and_dashboard(tmp_path) as (api_url, dash_url), sync_playwright() as pw:
+            browser = launch(pw)
+            images = unique_photos(len(LAYERS) * (args.repeats + 1) * 2, seed=1)
+            results: dict[str, list[dict[str, float]]] = {}
+            baseline: dict[str, list[float]] = {}
+            for layer in LAYERS:
+                page = browser.new_context(viewport=VIEWPORT).new_page()
+                console = ConsoleLog()
+                console.attach(page)
+                page.goto(f"{dash_url}/?model={MODEL}&layer={layer}")
+                page.wait_for_selector("#model-weights-badge", timeout=60_000)
+                print(f"{layer}: warm-up", flush=True)
+                time_upload(page, images.pop(), "warmup.jpg")  # first-use costs (JIT, caches) not counted
+                direct_api(api_url, images.pop(), layer)
+                results[layer], baseline[layer] = [], []
+                for i in range(args.repeats):  # interleaved: browser run, then direct run, on new images
+                    results[layer].append(time_upload(page, images.pop(), f"photo{i}.jpg"))
+                    baseline[layer].append(direct_api(api_url, images.pop(), layer))
+                assert not console.errors, console.errors
+                page.context.close()
+            browser.close()
 
     print(f"Dashboard: upload -> grid visible, median of {args.repeats} new images per layer ({MODEL}, CPU)")
     header = f"{'layer':<10} {'total ms':>9} {'API ms':>8} {'API share':>9} {'mosaic ms':>9} {'direct API ms':>13} {'ratio':>6}"

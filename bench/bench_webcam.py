@@ -19,10 +19,9 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_dashboard import direct_api
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, console_page
 from tests.processes import api_and_dashboard
 
@@ -31,22 +30,6 @@ GRAB = """() => { const v = document.getElementById('camera-video'); const c = d
   c.width = 224; c.height = 224; const s = Math.min(v.videoWidth, v.videoHeight);
   c.getContext('2d').drawImage(v, (v.videoWidth - s) / 2, (v.videoHeight - s) / 2, s, s, 0, 0, 224, 224);
   return c.toDataURL('image/jpeg', 0.8); }"""
-
-
-def direct_api_ms(api_url: str, model: str, layer: str, frames: list[bytes]) -> list[float]:
-    """predict + activations (+ the mosaic GET the browser makes) per frame, straight to the API."""
-    out = []
-    with httpx.Client(base_url=api_url, timeout=60) as c:
-        for jpeg in frames:
-            t0 = time.perf_counter()
-            c.post(f"/api/v1/models/{model}/predict", files={"image": ("f.jpg", jpeg)}).raise_for_status()
-            r = c.post(
-                f"/api/v1/models/{model}/activations", files={"image": ("f.jpg", jpeg)}, data={"layer": layer}
-            )
-            r.raise_for_status()
-            c.get(r.json()["mosaic_url"]).raise_for_status()
-            out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def main() -> None:
@@ -60,7 +43,7 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        with api_and_dashboard(tmp_path) as (api_url, dash_url):
+        with api_and_dashboard(tmp_path, CONVLENS_DASHBOARD_DEBUG="false") as (api_url, dash_url):
             with sync_playwright() as pw, ExitStack() as stack:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FAKE_CAMERA)
                 stack.callback(browser.close)
@@ -87,7 +70,7 @@ def main() -> None:
                         frames.append(grabbed)
                     page.wait_for_timeout(50)
                 page.click("#camera-toggle")
-            direct = direct_api_ms(api_url, args.model, args.layer, frames)
+            direct = [direct_api(api_url, jpeg, args.layer, args.model) for jpeg in frames]
     done = end["done"] - start["done"]
     fps = done / elapsed
     print(

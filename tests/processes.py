@@ -66,7 +66,9 @@ def server_process(
 
 
 @contextmanager
-def api_and_dashboard(tmp_path: Path, timeout: float = 180.0) -> Iterator[tuple[str, str]]:
+def api_and_dashboard(
+    tmp_path: Path, timeout: float = 180.0, **dashboard_env: str
+) -> Iterator[tuple[str, str]]:
     """A real API and a real dashboard talking to it, both over ``tmp_path``'s data dir (logs beside it);
     yields (API URL, dashboard URL) once both answer."""
     with api_process(tmp_path / "data", tmp_path / "logs") as api_url:
@@ -75,7 +77,7 @@ def api_and_dashboard(tmp_path: Path, timeout: float = 180.0) -> Iterator[tuple[
             "CONVLENS_API_URL": api_url,
             "CONVLENS_DASHBOARD_PORT": str(port),
             "CONVLENS_DATA_DIR": str(tmp_path / "data"),
-            "CONVLENS_DASHBOARD_DEBUG": "false",
+            **dashboard_env,
         }
         dash_url = f"http://127.0.0.1:{port}"
         with server_process("dashboard", env, f"{dash_url}/", tmp_path / "logs" / "dashboard.log", timeout):
