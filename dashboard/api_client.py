@@ -177,12 +177,16 @@ class ApiClient:
         untrained: bool = False,
         latent_seed: int | None = None,
         precision: str = "exact",
+        top_k: int | None = None,
         timer: CallTimer | None = None,
     ) -> dict[str, Any]:
-        """A layer's activations for an image, or for a generator's latent of ``latent_seed`` (no image)."""
+        """A layer's activations for an image, or for a generator's latent of ``latent_seed`` (no image); with
+        ``top_k`` the image's predictions too, from the same forward."""
         data = {"layer": layer, "precision": precision}
         if latent_seed is not None:
             data["latent_seed"] = str(latent_seed)
+        if top_k is not None:
+            data["top_k"] = str(top_k)
         return self._json(
             "POST",
             f"{API}/models/{quote(model)}/activations",

@@ -6,6 +6,7 @@ Application logic over the engine and the zoo, with a content-keyed cache; no we
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -16,7 +17,7 @@ from PIL import Image
 from server.artifacts import ArtifactStore, content_key
 from server.config import Settings
 from server.engine.batching import Batcher
-from server.engine.hooks import forward_until, get_module
+from server.engine.hooks import capture, first_tensor, forward_until, get_module
 from server.engine.imaging import (
     colorize,
     grid_shape,
@@ -88,14 +89,26 @@ class ExploreService(UploadService):
         layer: str,
         shared_scale: bool = False,
         precision: str = "exact",
+        top_k: int | None = None,
     ) -> dict[str, Any]:
+        """A layer's activations for an image; with ``top_k`` also the image's top-k predictions, from the
+        same forward (run to the end): one request per camera frame instead of two."""
         info = lm.layer(layer)  # NotFoundError with suggestions
-        key_str = f"act:{lm.cache_key}:{sha}:{layer}:{shared_scale}:{precision_label(precision, lm.device)}"
+        if top_k is not None and not 1 <= top_k <= 100:
+            raise InvalidInputError("top_k must be between 1 and 100.")
+        label = precision_label(precision, lm.device)
+        key_str = f"act:{lm.cache_key}:{sha}:{layer}:{shared_scale}:{label}:{top_k}"
         cached = self.cache.get(key_str)
         if cached is not None:
             return cached
         x, cropped = lm.preprocess(img)
-        out = self._layer_activations(lm, x, sha, info, shared_scale, precision)
+        logits: list[torch.Tensor] = []
+        layer_fn = (
+            None if top_k is None else lambda batch: _layer_and_logits(lm, layer, batch, precision, logits)
+        )
+        out = self._layer_activations(lm, x, sha, info, shared_scale, precision, layer_fn)
+        if top_k is not None:
+            out["predictions"] = [asdict(p) for p in predict_topk(logits[0], lm.card.labels, top_k)]
         out.update(image_sha256=sha, input_url=self._input_artifact(lm, sha, cropped))
         self.cache.put(key_str, out)
         return out
@@ -129,14 +142,19 @@ class ExploreService(UploadService):
         info: Any,
         shared_scale: bool,
         precision: str = "exact",
+        layer_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> dict[str, Any]:
         layer = info.name
         sha = input_id
         label = precision_label(precision, lm.device)
-        # thread-scoped hooks: no model lock; the network beyond `layer` is not computed
-        out_t = self.batcher.run(
-            ("layer", lm.cache_key, layer, label), x, lambda batch: _layer_output(lm, layer, batch, precision)
-        )
+        if layer_fn is not None:  # the caller's own forward (one input: not batched with others)
+            out_t = layer_fn(x)
+        else:  # thread-scoped hooks: no model lock; the network beyond `layer` is not computed
+            out_t = self.batcher.run(
+                ("layer", lm.cache_key, layer, label),
+                x,
+                lambda batch: _layer_output(lm, layer, batch, precision),
+            )
         act = out_t[0].float().cpu().numpy()
         if act.ndim == 1:
             act_maps = act[:, None, None]
@@ -285,6 +303,23 @@ def _logits(lm: LoadedModel, batch: torch.Tensor, precision: str = "exact") -> t
     with torch.inference_mode(), precision_mode(precision, lm.device):
         out: torch.Tensor = lm.model(batch)
     return out.float()
+
+
+def _layer_and_logits(
+    lm: LoadedModel, layer: str, batch: torch.Tensor, precision: str, logits: list[torch.Tensor]
+) -> torch.Tensor:
+    """``layer``'s output for ``batch`` from a full forward, whose logits are appended to ``logits``."""
+    with (
+        capture(lm.model, [layer], strict=True) as cap,
+        torch.inference_mode(),
+        precision_mode(precision, lm.device),
+    ):
+        result = cap.run(batch)
+    out = first_tensor(result)
+    if out is None:
+        raise InvalidInputError("The model returned no tensor to take its predictions from.")
+    logits.append(out.float())
+    return cap[layer].float()
 
 
 def _layer_output(lm: LoadedModel, layer: str, batch: torch.Tensor, precision: str = "exact") -> torch.Tensor:

@@ -16,6 +16,7 @@ from dashboard.views.explore import decode_upload, prediction_parts
 
 MAX_FRAME_BYTES = 2 * 1024 * 1024  # a 224 px JPEG is ~15 KiB; anything near this is not a camera frame
 FRAME_TYPES = ("data:image/jpeg;base64,", "data:image/png;base64,")
+TOP_K = 5  # the predictions panel's bars
 
 
 def frame_bytes(frame: dict[str, Any] | None) -> bytes:
@@ -59,18 +60,25 @@ def show_frame(
     try:
         data = frame_bytes(frame)
         client = get_client()
-        result = client.predict(model, data, filename="frame.jpg", untrained=untrained, precision=precision)
-        figure, top1 = prediction_parts(result)
-        preview, caption = (
-            browser_url(result["input_url"]),
-            f"camera frame {frame.get('seq')} as {model} sees it",
-        )
         grid, summary = no_update, no_update
-        if layer:
-            acts = client.activations(
-                model, data, layer, filename="frame.jpg", untrained=untrained, precision=precision
+        if layer:  # one request, one forward: the layer's activations and the predictions
+            result = client.activations(
+                model,
+                data,
+                layer,
+                filename="frame.jpg",
+                untrained=untrained,
+                precision=precision,
+                top_k=TOP_K,
             )
-            grid, summary = filter_grid(acts, sort_order(acts["channels"], sort)), grid_summary(acts)
+            grid, summary = filter_grid(result, sort_order(result["channels"], sort)), grid_summary(result)
+        else:
+            result = client.predict(
+                model, data, filename="frame.jpg", untrained=untrained, precision=precision
+            )
+        figure, top1 = prediction_parts(result)
+        preview = browser_url(result["input_url"])
+        caption = f"camera frame {frame.get('seq')} as {model} sees it"
     except (ValueError, ApiError) as err:
         return (*keep, error_alert(str(err), "Camera frame"), ack(frame, started, str(err)))
     return figure, top1, preview, caption, grid, summary, None, None, ack(frame, started)

@@ -149,3 +149,26 @@ def test_input_as_the_model_sees_it_is_served_as_png(client, coffee_jpeg):
     img = Image.open(__import__("io").BytesIO(r.content))
     assert img.size == (224, 224) and img.mode == "RGB"
     assert client.get(body["input_url"]).content == r.content  # stored after the first render
+
+
+def test_activations_with_top_k_add_the_predictions_of_the_same_forward(client, chelsea_jpeg):
+    """Explore's camera sends one request per frame: the layer's activations and the predictions together,
+    the same numbers as the two requests give apart."""
+    url = "/api/v1/models/efficientnet_lite0/activations"
+    files = {"image": ("chelsea.jpg", chelsea_jpeg)}
+    both = client.post(url, files=files, data={"layer": "blocks.2", "top_k": "3"})
+    assert both.status_code == 200, both.text
+    alone = client.post(url, files=files, data={"layer": "blocks.2"}).json()
+    assert "predictions" not in alone
+    predicted = client.post(
+        "/api/v1/models/efficientnet_lite0/predict", files=files, data={"top_k": "3"}
+    ).json()
+    got = both.json()
+    assert [p["index"] for p in got["predictions"]] == [p["index"] for p in predicted["predictions"]]
+    for a, b in zip(got["predictions"], predicted["predictions"], strict=True):
+        assert a["probability"] == pytest.approx(b["probability"], rel=1e-4)
+    raw_both = np.load(__import__("io").BytesIO(client.get(got["npy_url"]).content))
+    raw_alone = np.load(__import__("io").BytesIO(client.get(alone["npy_url"]).content))
+    np.testing.assert_allclose(raw_both, raw_alone, rtol=1e-4, atol=1e-5)
+    bad = client.post(url, files=files, data={"layer": "blocks.2", "top_k": "0"})
+    assert bad.status_code == 422 and "detail" in bad.json()

@@ -144,8 +144,17 @@ async def activations(
     ] = None,
     precision: Precision = "exact",
     untrained: Untrained = False,
+    top_k: Annotated[
+        int | None,
+        Form(
+            ge=1,
+            le=100,
+            description="also the image's top-k predictions, from the same forward (Explore's camera frames)",
+        ),
+    ] = None,
 ) -> Response:
-    """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy.
+    """Per-channel statistics and links to a mosaic PNG, one PNG per channel and the raw .npy; with
+    ``top_k``, the image's predictions too (``predictions``, as POST /predict gives them).
 
     A generator (card ``kind: generator``) takes ``latent_seed`` instead of an image."""
     generator = zoo.card(model_id).kind == "generator"
@@ -161,7 +170,7 @@ async def activations(
         if latent_seed is not None:
             return svc.latent_activations(lm, latent_seed, layer, scale == "shared", precision)
         img, sha = svc.decode(data)
-        return svc.activations(lm, img, sha, layer, scale == "shared", precision)
+        return svc.activations(lm, img, sha, layer, scale == "shared", precision, top_k)
 
     # The body is already JSON-safe: orjson writes it in 0.1 ms, where FastAPI's encoder walk plus
     # json.dumps took ~12 ms for the 1,280 channels of Lite0's conv_head.
