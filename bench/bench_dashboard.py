@@ -92,14 +92,15 @@ def time_upload(page, image: bytes, name: str) -> dict[str, float]:
     return {"total": total, "upload_api": upload_api, "acts_api": acts_api, "mosaic": mosaic_ms}
 
 
-def direct_api(api_url: str, image: bytes, layer: str, model: str = MODEL) -> float:
-    """Baseline: the same three API requests straight from Python."""
+def direct_api(api_url: str, image: bytes, layer: str, model: str = MODEL, combined: bool = False) -> float:
+    """Baseline: the same three API requests straight from Python (``combined``: the two that Explore's
+    camera makes instead, activations with the predictions, then the mosaic)."""
     with httpx.Client(base_url=api_url, timeout=120) as c:
         t0 = time.perf_counter()
-        c.post(f"/api/v1/models/{model}/predict", files={"image": ("x.jpg", image)}).raise_for_status()
-        r = c.post(
-            f"/api/v1/models/{model}/activations", files={"image": ("x.jpg", image)}, data={"layer": layer}
-        )
+        if not combined:
+            c.post(f"/api/v1/models/{model}/predict", files={"image": ("x.jpg", image)}).raise_for_status()
+        data = {"layer": layer, **({"top_k": "5"} if combined else {})}
+        r = c.post(f"/api/v1/models/{model}/activations", files={"image": ("x.jpg", image)}, data=data)
         r.raise_for_status()
         c.get(r.json()["mosaic_url"]).raise_for_status()
         return (time.perf_counter() - t0) * 1000.0

@@ -2,7 +2,7 @@
 API and dashboard processes, headless Chromium with its fake camera, frames sent one at a time by
 static/camera.js (the ones that come while one is in flight are dropped). Prints frames answered per second
 and the latency from capture to the answer on the page, against the baseline in the same run: the same
-frames' predict + activations calls made directly to the API, back to back, with no browser or dashboard.
+frames' API calls (activations with the predictions, the mosaic) made directly, with no browser or dashboard.
 
 Run: .venv/bin/python bench/bench_webcam.py [--seconds 20] [--layer blocks.2] [--model efficientnet_lite0]
 """
@@ -70,7 +70,7 @@ def main() -> None:
                         frames.append(grabbed)
                     page.wait_for_timeout(50)
                 page.click("#camera-toggle")
-            direct = [direct_api(api_url, jpeg, args.layer, args.model) for jpeg in frames]
+            direct = [direct_api(api_url, jpeg, args.layer, args.model, combined=True) for jpeg in frames]
     done = end["done"] - start["done"]
     fps = done / elapsed
     print(
@@ -79,12 +79,12 @@ def main() -> None:
         f"{end['dropped'] - start['dropped']} frames dropped while one was in flight, {end['failed']} failed"
     )
     print(
-        f"the dashboard's part (frame in -> two API calls -> figure and grid out): median "
+        f"the dashboard's part (frame in -> one API call -> figure and grid out): median "
         f"{statistics.median(server_ms):.0f} ms; the rest is the browser (Dash round trip, Plotly, the grid)"
     )
     med = statistics.median(direct)
     print(
-        f"baseline, the same calls straight to the API: median {med:.0f} ms per frame ({1000 / med:.2f} frames/s); "
+        f"baseline, the same frames straight to the API (activations with top_k, mosaic GET): median {med:.0f} ms per frame ({1000 / med:.2f} frames/s); "
         f"end to end / API = {end['median_ms'] / med:.2f}x"
     )
     print(f"console errors: {len(console.errors)}")
