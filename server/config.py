@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         "as one batch of at most this many inputs; 0 or 1 turns it off",
     )
 
+    compile: Literal["auto", "off"] = Field(
+        "auto",
+        description="compiled inference (torch.compile): 'auto' compiles predict, activations and dataset "
+        "features in the background and serves eager until each compile is ready; 'off' serves eager only",
+    )
+
     # Storage
     models_dir: Path = REPO_ROOT / "models"
     data_dir: Path = REPO_ROOT / "data"
@@ -155,6 +161,11 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def compile_cache_dir(self) -> Path:
+        """Inductor's on-disk caches (TORCHINDUCTOR_CACHE_DIR), kept across restarts."""
+        return self.data_dir / "compile-cache"
 
     @property
     def datasets_dir(self) -> Path:

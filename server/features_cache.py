@@ -21,6 +21,7 @@ import torch
 
 from server.cache_budget import CacheBudget
 from server.datasets.store import DatasetInfo, DatasetStore
+from server.engine.compiled import Compiler
 from server.engine.features import POOLINGS, extract, image_batches, reduce_features
 from server.errors import InvalidInputError
 from server.zoo.manager import LoadedModel
@@ -87,8 +88,10 @@ class FeatureCache:
         batch_size: int = 128,
         memory_bytes: int = 512 * 1024 * 1024,
         budget: CacheBudget | None = None,
+        compiler: Compiler | None = None,
     ) -> None:
         self.datasets = datasets
+        self.compiler = compiler or Compiler("off")
         self.budget = budget or CacheBudget(datasets.cache_root.parent, max_bytes=2**63)
         self.batch_size = batch_size
         self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
@@ -212,6 +215,7 @@ class FeatureCache:
                 pool,
                 progress=_scaled(progress, info.num_images, f"extracting {layer}"),
                 total=info.num_images,
+                compiled=lambda x: self.compiler.forward(loaded.model, layer, x),
             ).features
 
 

@@ -21,6 +21,7 @@ from server.audits import AuditService
 from server.cache_budget import CacheBudget
 from server.checkpoints import CheckpointService
 from server.config import Settings
+from server.engine.compiled import Compiler
 from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
 from server.explore import ExploreService
@@ -70,14 +71,15 @@ class Services:
         budget = CacheBudget(settings.cache_dir, settings.cache_max_bytes)  # every recomputable file
         artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
         datasets = DatasetStore.from_settings(settings, budget)
-        features = FeatureCache(datasets, budget=budget)
+        compiler = Compiler(settings.compile, settings.compile_cache_dir)
+        features = FeatureCache(datasets, budget=budget, compiler=compiler)
         services = cls(
             settings=settings,
             zoo=zoo,
             artifacts=artifacts,
             datasets=datasets,
             features=features,
-            explore=ExploreService(settings, artifacts),
+            explore=ExploreService(settings, artifacts, compiler),
             attributions=AttributionService(settings, artifacts),
             projections=ProjectionService(datasets, zoo, features),
             audits=AuditService(zoo, datasets, artifacts),
@@ -105,6 +107,7 @@ class Services:
 
     def shutdown(self) -> None:
         self.jobs.shutdown()
+        self.explore.compiler.close()
 
 
 def build_job_manager(settings: Settings, services: Services) -> JobManager:

@@ -60,6 +60,7 @@ def _preload(app: FastAPI) -> None:
         lm = services.zoo.load(s.default_model)
         lm.layers()  # trace once so the first layers request is instant
         app.state.ready.set()
+        services.explore.warm(lm)  # compiled predict in the background; /readyz does not wait for it
         log.info("default model %s ready on %s", s.default_model, lm.device)
     except Exception as exc:  # reported by /readyz
         app.state.ready_error = f"default model '{s.default_model}' failed to load: {exc}"

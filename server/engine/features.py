@@ -27,6 +27,8 @@ from server.errors import InvalidInputError
 Pooling = Literal["mean", "max", "flatten"]
 POOLINGS: tuple[str, ...] = ("mean", "max", "flatten")
 ProgressFn = Callable[[int, int | None], None]  # (images done, total or None)
+# the compiled forward up to the layer for a batch like this one, or None (eager): Compiler.forward's shape
+CompiledFor = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor] | None]
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,14 @@ def extract(
     with_predictions: bool = False,
     progress: ProgressFn | None = None,
     total: int | None = None,
+    compiled: CompiledFor | None = None,
 ) -> FeatureBatch:
     """Pooled features of ``layer`` for every batch (and top-1 predictions when ``with_predictions``).
 
     ``batches`` yields preprocessed (B, C, H, W) tensors; they are moved to the model's device.
-    The caller holds the model's lock when the model is shared.
+    The caller holds the model's lock when the model is shared. ``compiled`` gives, per batch, the
+    compiled forward up to ``layer`` when there is one (``server.engine.compiled``); such a batch skips
+    the hooks. With ``with_predictions`` every batch runs eager (the layer and the logits in one pass).
     """
     if pool not in POOLINGS:
         raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
@@ -93,8 +98,14 @@ def extract(
         torch.inference_mode(),
     ):
         for batch in batches:
-            out = cap.run(to_model_input(batch, model, device))
-            pooled.append(cap[layer])
+            x = to_model_input(batch, model, device)
+            fast = compiled(x) if compiled is not None and not with_predictions else None
+            if fast is not None:
+                pooled.append(pool_activation(fast(x), pool).float().cpu())
+                out = None
+            else:
+                out = cap.run(x)
+                pooled.append(cap[layer])
             if with_predictions and out is not None:
                 logits = first_tensor(out)
                 if logits is not None:
