@@ -21,9 +21,9 @@ from server.audits import AuditService
 from server.cache_budget import CacheBudget
 from server.checkpoints import CheckpointService
 from server.config import Settings
-from server.engine.compiled import Compiler
 from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
+from server.engine.compiled import Compiler
 from server.explore import ExploreService
 from server.features_cache import FeatureCache
 from server.gan import GanService

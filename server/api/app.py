@@ -56,11 +56,15 @@ ROUTERS: list[Any] = [
 def _preload(app: FastAPI) -> None:
     services: Services = app.state.services
     s = services.settings
+    compiler_imported = services.explore.compiler.prepare()  # in the background, meanwhile
     try:
         lm = services.zoo.load(s.default_model)
+        services.explore.warm(lm)  # compiles predict in the background; /readyz does not wait for that
         lm.layers()  # trace once so the first layers request is instant
+        # ready once torch's compiler is imported too (a few seconds, overlapping the load): a restart
+        # with a warm compile cache then serves compiled answers within seconds of readiness
+        compiler_imported.wait(timeout=60)
         app.state.ready.set()
-        services.explore.warm(lm)  # compiled predict in the background; /readyz does not wait for it
         log.info("default model %s ready on %s", s.default_model, lm.device)
     except Exception as exc:  # reported by /readyz
         app.state.ready_error = f"default model '{s.default_model}' failed to load: {exc}"

@@ -226,6 +226,7 @@ class Compiler:
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
+        self._prepared = threading.Event()
 
     @property
     def enabled(self) -> bool:
@@ -271,6 +272,19 @@ class Compiler:
                 return {"ready": 0, "queued": 0, "failed": None}
             return {"ready": len(entry.ready), "queued": len(entry.queued), "failed": entry.failed}
 
+    def prepare(self) -> threading.Event:
+        """Start the compile thread and prepare the compiler stack on it now (imports, probes and one
+        tiny compile: seconds on this CPU), so that no compile pays for them; the event is set when done.
+        Start-up calls this before loading the default model and waits for it before reporting ready."""
+        if not self.enabled:
+            self._prepared.set()
+        else:
+            with self._lock:
+                self._idle.clear()
+                self._queue.put(_PREPARE)
+                self._start()
+        return self._prepared
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every queued compile has finished (tests, benchmarks, warm-up scripts)."""
         return self._idle.wait(timeout)
@@ -289,18 +303,18 @@ class Compiler:
     def _work(self) -> None:
         if (
             self.cache_dir is not None
-        ):  # Inductor reads it on every cache access (importing timm sets a default)
+        ):  # Inductor reads it at each cache access; importing timm sets a default
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(self.cache_dir)
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            ref, layer, example = item
-            model = ref()
-            if model is not None:
-                self._compile(model, layer, example)
-            del model
+        while (item := self._queue.get()) is not None:
+            if item is _PREPARE:
+                _import_compiler_stack()
+                self._prepared.set()
+            else:
+                ref, layer, example = item
+                if (model := ref()) is not None:
+                    self._compile(model, layer, example)
+                del model
             with self._lock:
                 if self._queue.empty():
                     self._idle.set()
@@ -342,6 +356,23 @@ class Compiler:
             self.stats.compiled += 1
             self.stats.seconds += took
         log.info("compile: %s ready in %.1f s", what, took)
+
+
+_PREPARE: Any = ("prepare",)
+
+
+def _tiny(x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x) * 2 + 1
+
+
+def _import_compiler_stack() -> None:
+    """Import Dynamo and Inductor and run one tiny compile: the imports, the CPU's vector-ISA probe (a
+    C++ test program) and Inductor's first-use set-up all happen here, once per process."""
+    try:
+        with torch.inference_mode():
+            torch.compile(_tiny, dynamic=False, fullgraph=True)(torch.ones(8))
+    except Exception:  # the first real compile then says what is wrong, and that model stays eager
+        log.exception("compile: preparing torch's compiler failed")
 
 
 def _example(sig: tuple[Any, ...]) -> torch.Tensor:
