@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="compiled inference (torch.compile): 'auto' compiles predict, activations and dataset "
         "features in the background and serves eager until each compile is ready; 'off' serves eager only",
     )
+    compile_after: int = Field(
+        3,
+        ge=1,
+        description="compile a (model, layer, batch bucket) once this many forwards asked for it (the "
+        "default model's predict is compiled at start-up)",
+    )
 
     # Storage
     models_dir: Path = REPO_ROOT / "models"

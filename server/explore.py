@@ -47,7 +47,7 @@ class ExploreService(UploadService):
     def warm(self, lm: LoadedModel) -> None:
         """Queue the compile of ``lm``'s single-image predict (start-up: the default model)."""
         if lm.card.kind != "generator":
-            self.compiler.forward(lm.model, None, lm.example_input(1))
+            self.compiler.forward(lm.model, None, lm.example_input(1), now=True)
 
     def _forward(
         self, lm: LoadedModel, layer: str | None, batch: torch.Tensor, precision: str

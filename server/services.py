@@ -71,7 +71,7 @@ class Services:
         budget = CacheBudget(settings.cache_dir, settings.cache_max_bytes)  # every recomputable file
         artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
         datasets = DatasetStore.from_settings(settings, budget)
-        compiler = Compiler(settings.compile, settings.compile_cache_dir)
+        compiler = Compiler(settings.compile, settings.compile_cache_dir, min_hits=settings.compile_after)
         features = FeatureCache(datasets, budget=budget, compiler=compiler)
         services = cls(
             settings=settings,

@@ -184,6 +184,7 @@ class _Entry:
     graph: fx.GraphModule | None = None
     compiled: Callable[..., Any] | None = None
     ready: set[tuple[Any, ...]] = field(default_factory=set)
+    hits: dict[tuple[Any, ...], int] = field(default_factory=dict)
     queued: set[tuple[Any, ...]] = field(default_factory=set)
     failed: str | None = None
 
@@ -200,7 +201,10 @@ class Compiler:
     """Compiled forwards of loaded models, compiled one at a time on a background thread.
 
     ``mode="off"`` (or no Inductor on the device) makes :meth:`forward` always answer None. Entries are
-    held per model object (weakly: a model the zoo evicts takes its compiled graphs with it).
+    held per model object (weakly: a model the zoo evicts takes its compiled graphs with it). A graph is
+    compiled once ``min_hits`` forwards asked for it (a compile costs tens of seconds of CPU: a layer
+    browsed once is not worth it, one a webcam or a data set streams through is), or at once with
+    ``now=True`` (the default model's predict at start-up).
     """
 
     def __init__(
@@ -208,12 +212,14 @@ class Compiler:
         mode: str = "auto",
         cache_dir: Path | None = None,
         *,
+        min_hits: int = 1,
         tolerance: float = 1e-4,
     ) -> None:
         if mode not in COMPILE_MODES:
             raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
         self.mode = mode
         self.cache_dir = cache_dir
+        self.min_hits = max(1, min_hits)
         self.tolerance = tolerance
         self.stats = CompileStats()
         self._entries: weakref.WeakKeyDictionary[nn.Module, dict[str | None, _Entry]] = (
@@ -232,7 +238,9 @@ class Compiler:
     def enabled(self) -> bool:
         return self.mode != "off"
 
-    def forward(self, model: nn.Module, layer: str | None, x: torch.Tensor) -> Forward | None:
+    def forward(
+        self, model: nn.Module, layer: str | None, x: torch.Tensor, *, now: bool = False
+    ) -> Forward | None:
         """The compiled forward of ``model`` up to ``layer`` (None: its output) for inputs like ``x``, or
         None when there is none yet (its compile is then queued) or will be none (off, failed, a batch
         larger than the largest bucket). The callable runs under ``torch.inference_mode`` and returns the
@@ -253,6 +261,9 @@ class Compiler:
                 self.stats.served += 1
                 return _run(entry.compiled, rows, fmt)
             if sig in entry.queued:
+                return None
+            entry.hits[sig] = hits = entry.hits.get(sig, 0) + 1
+            if hits < self.min_hits and not now:
                 return None
             if (reason := unavailable_reason(x.device)) is not None:
                 entry.failed = reason

@@ -176,3 +176,18 @@ def test_a_model_that_cannot_compile_stays_eager_with_its_reason_logged(compiler
 def test_compiled_code_is_cached_on_disk(compiler):
     assert compiler.cache_dir is not None
     assert any(Path(compiler.cache_dir).rglob("*")), "Inductor wrote nothing under the cache directory"
+
+
+def test_a_graph_is_compiled_only_once_enough_forwards_asked_for_it(digits_model, tmp_path):
+    c = Compiler("auto", tmp_path / "cache", min_hits=3)
+    model, x = digits_model.model, digits_model.example_input(2)
+    for _ in range(2):
+        assert c.forward(model, "features.1", x) is None
+        assert c.status(model, "features.1")["queued"] == 0  # browsed twice: not worth a compile yet
+    assert c.forward(model, "features.1", x) is None
+    assert c.status(model, "features.1")["queued"] + c.status(model, "features.1")["ready"] == 1
+    assert c.forward(model, "features.3", x, now=True) is None  # start-up's predict: at once
+    assert c.status(model, "features.3")["queued"] + c.status(model, "features.3")["ready"] == 1
+    assert c.wait_idle(300)
+    assert c.forward(model, "features.1", x) is not None
+    c.close()
