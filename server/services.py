@@ -20,6 +20,7 @@ from server.attributions import AttributionService
 from server.audits import AuditService
 from server.cache_budget import CacheBudget
 from server.checkpoints import CheckpointService
+from server.compare import CompareService
 from server.config import Settings
 from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
@@ -50,6 +51,7 @@ class Services:
     projections: ProjectionService
     audits: AuditService
     checkpoints: CheckpointService
+    compare: CompareService
     deepvis: DeepVisService
     top_images: TopImagesService
     gan: GanService
@@ -71,17 +73,20 @@ class Services:
         artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
         datasets = DatasetStore.from_settings(settings, budget)
         features = FeatureCache(datasets, budget=budget)
+        explore = ExploreService(settings, artifacts)
+        checkpoints = CheckpointService(settings.models_dir, zoo)
         services = cls(
             settings=settings,
             zoo=zoo,
             artifacts=artifacts,
             datasets=datasets,
             features=features,
-            explore=ExploreService(settings, artifacts),
+            explore=explore,
             attributions=AttributionService(settings, artifacts),
             projections=ProjectionService(datasets, zoo, features),
             audits=AuditService(zoo, datasets, artifacts),
-            checkpoints=CheckpointService(settings.models_dir, zoo),
+            checkpoints=checkpoints,
+            compare=CompareService(explore, checkpoints, features, datasets, settings.cka_max_images),
             deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
             top_images=TopImagesService(zoo, datasets, artifacts),
             gan=GanService(settings, zoo, artifacts),

@@ -10,7 +10,7 @@ same model runs untouched).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,16 +75,37 @@ def extract(
     ``batches`` yields preprocessed (B, C, H, W) tensors; they are moved to the model's device.
     The caller holds the model's lock when the model is shared.
     """
+    features, predictions = extract_layers(
+        model, [layer], batches, pool, with_predictions=with_predictions, progress=progress, total=total
+    )
+    return FeatureBatch(features[layer], predictions)
+
+
+def extract_layers(
+    model: nn.Module,
+    layers: Sequence[str],
+    batches: Iterable[torch.Tensor],
+    pool: str = "mean",
+    *,
+    with_predictions: bool = False,
+    progress: ProgressFn | None = None,
+    total: int | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Pooled (N, D) features of every one of ``layers`` in one pass over the batches, and the top-1
+    predictions when ``with_predictions``. The forward stops after the last of the layers unless the
+    predictions are wanted. The caller holds the model's lock when the model is shared."""
     if pool not in POOLINGS:
         raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
+    if not layers:
+        raise InvalidInputError("Name at least one layer to extract features from.")
     device = _model_device(model)
-    pooled: list[torch.Tensor] = []
+    pooled: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     preds: list[torch.Tensor] = []
     done = 0
     with (
         capture(
             model,
-            [layer],
+            list(layers),
             clone=False,
             stop_after=not with_predictions,
             strict=True,
@@ -94,7 +115,8 @@ def extract(
     ):
         for batch in batches:
             out = cap.run(to_model_input(batch, model, device))
-            pooled.append(cap[layer])
+            for name in layers:
+                pooled[name].append(cap[name])
             if with_predictions and out is not None:
                 logits = first_tensor(out)
                 if logits is not None:
@@ -102,11 +124,18 @@ def extract(
             done += int(batch.shape[0])
             if progress is not None:
                 progress(done, total)
-    if not pooled:
+    if done == 0:
         raise InvalidInputError("No images to extract features from.")
-    features = torch.cat(pooled).numpy()
+    features = {name: torch.cat(parts).numpy() for name, parts in pooled.items()}
     predictions = torch.cat(preds).numpy() if with_predictions and preds else None
-    return FeatureBatch(features, predictions)
+    return features, predictions
+
+
+def even_spread(n: int, count: int | None) -> list[int]:
+    """Indices of ``count`` items spread evenly over ``n`` (all of them when ``count`` is None or >= n)."""
+    if count is None or count >= n:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, max(count, 1)).round().astype(int).tolist()))
 
 
 def extract_features(
