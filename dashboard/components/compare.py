@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from dash import dcc, html
 
 from dashboard.api_client import browser_url
@@ -57,6 +58,10 @@ def side_panel(side: dict[str, Any], which: str) -> html.Div:
 
 
 def _weights_graph(filt: dict[str, Any], side: dict[str, Any], when: str) -> dcc.Graph:
+    """One side's weights of a changed filter, on the colour scale both sides share."""
+    bound = max(
+        float(np.abs(np.asarray(filt[s]["values"], dtype=np.float64)).max()) for s in ("before", "after")
+    )
     payload = {
         "layer": f"{when}: {filt['layer']}",
         "index": filt["index"],
@@ -64,7 +69,9 @@ def _weights_graph(filt: dict[str, Any], side: dict[str, Any], when: str) -> dcc
         "rgb": side["rgb"],
     }
     return dcc.Graph(
-        figure=filter_weights_figure(payload), config=GRAPH_CONFIG, className="cl-changed-weights"
+        figure=filter_weights_figure(payload, bound or None),
+        config=GRAPH_CONFIG,
+        className="cl-changed-weights",
     )
 
 

@@ -52,7 +52,7 @@ def layout(**query: Any) -> html.Div:
                                     "Compare", id="compare-run", n_clicks=0, className="cl-btn cl-btn-primary"
                                 ),
                             ],
-                            className="cl-compare-controls",
+                            className="cl-compare-row",
                         ),
                         html.Div(id="compare-error"),
                     ]
@@ -95,7 +95,7 @@ def layout(**query: Any) -> html.Div:
                                     "Compare layers", id="compare-cka-run", n_clicks=0, className="cl-btn"
                                 ),
                             ],
-                            className="cl-compare-controls",
+                            className="cl-compare-row",
                         ),
                         html.Div(id="compare-cka-status", className="cl-caption", role="status"),
                         placeholder_graph(
