@@ -147,10 +147,16 @@ class CompareService:
         self.datasets = datasets
         self.max_images = max_images
 
+    def _known(self, *refs: CheckpointRef) -> None:
+        """404 (naming the closest ids) for a side whose model is not in the zoo: before any other check."""
+        for ref in refs:
+            self.checkpoints.zoo.spec(ref.model)
+
     # --- one image --------------------------------------------------------------------------------------
 
     def load(self, req: CompareRequest) -> tuple[LoadedModel, LoadedModel, str, str]:
         """Both sides loaded and their layers resolved (404 for an unknown model, checkpoint or layer)."""
+        self._known(req.a, req.b)
         req.validate()
         la, lb = self.checkpoints.loaded(req.a), self.checkpoints.loaded(req.b)
         layer_a = req.layer_a or la.card.default_layer
@@ -258,8 +264,11 @@ class CompareService:
         """Every check that can be made before the job (4xx), and the job, keyed by what its numbers
         depend on (the same request again is answered from the finished job)."""
         req = CkaRequest.from_params(params)
+        self._known(req.a, req.b)
+        if req.dataset:
+            self.datasets.get(req.dataset)  # 404 with suggestions; a built-in is created on first use
         req.validate(self.max_images)
-        info = self.datasets.get(req.dataset)  # 404 with suggestions; a built-in is created on first use
+        info = self.datasets.get(req.dataset)
         if info.num_images < 2:
             raise InvalidInputError(
                 f"Dataset '{info.id}' has {info.num_images} image(s); CKA needs at least 2."
