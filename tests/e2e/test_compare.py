@@ -16,15 +16,21 @@ TILES_DRAWN = (
     " return t && getComputedStyle(t).backgroundImage.startsWith('url('); }"
 )
 
+PICKERS_SHOW = (
+    "(want) => Object.entries(want).every(([sel, text]) =>"
+    " (document.querySelector(sel)?.innerText || '').includes(text))"
+)
+
+
+def pickers_show(page, want: dict[str, str]) -> None:
+    """Wait until each picker (a CSS selector) shows its text: the page's callbacks have filled them."""
+    page.wait_for_function(PICKERS_SHOW, arg=want, timeout=60_000)
+
 
 def test_compare_on_digits_cnns_epoch_01_and_final_checkpoints_lists_changed_filters(explore):
     page = explore.page
     explore.open("/compare")
-    page.wait_for_function(
-        "document.querySelector('#compare-checkpoint-a')?.innerText?.includes('epoch_01')"
-        " && document.querySelector('#compare-checkpoint-b')?.innerText?.includes('final')",
-        timeout=60_000,
-    )
+    pickers_show(page, {"#compare-checkpoint-a": "epoch_01", "#compare-checkpoint-b": "final"})
     page.click("#compare-run")
     page.wait_for_selector("#compare-changed-list li", timeout=60_000)
     assert page.inner_text("#compare-label-a") == "digits_cnn:epoch_01"
@@ -48,11 +54,13 @@ def test_compare_on_digits_cnns_epoch_01_and_final_checkpoints_lists_changed_fil
 def test_compare_on_two_lite_models_shows_the_cka_map(explore):
     page = explore.page
     explore.open("/compare?mode=models")
-    page.wait_for_function(
-        "document.querySelector('#compare-model-b')?.innerText?.includes('efficientnet_lite1')"
-        " && document.querySelector('#compare-dataset')?.innerText?.includes('lfw_subset')"
-        " && document.querySelector('#compare-layer-b')?.innerText?.includes('blocks.3')",
-        timeout=60_000,
+    pickers_show(
+        page,
+        {
+            "#compare-model-b": "efficientnet_lite1",
+            "#compare-dataset": "lfw_subset",
+            "#compare-layer-b": "blocks.3",
+        },
     )
     page.click("#compare-run")
     page.wait_for_selector("#compare-top1-b", timeout=90_000)
