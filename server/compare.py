@@ -37,6 +37,7 @@ from server.zoo.manager import LoadedModel
 CKA_TASK = "compare_cka"
 MAX_CHANGED_FILTERS = 64
 DEFAULT_CKA_IMAGES = 64
+MAX_FEATURE_BYTES = 512 * 2**20  # both sides' feature matrices of one CKA job
 
 
 def side_ref(params: dict[str, Any] | None, what: str) -> CheckpointRef:
@@ -116,6 +117,21 @@ class CkaRequest:
             raise InvalidInputError(f"max_images must be between 2 and {limit}; got {self.max_images}.")
         if self.pool not in POOLINGS:
             raise InvalidInputError(f"Unknown pooling '{self.pool}'; use one of {', '.join(POOLINGS)}.")
+
+
+def _check_feature_size(req: CkaRequest, num_images: int, sides: list[tuple[LoadedModel, list[str]]]) -> None:
+    """422 when the features would not fit :data:`MAX_FEATURE_BYTES` (only ``flatten`` gets near it)."""
+    per_image = 0
+    for lm, layers in sides:
+        for name in layers:
+            shape = lm.layer(name).output_shape or ()
+            per_image += int(np.prod(shape)) if req.pool == "flatten" else int(shape[0] if shape else 0)
+    size = 4 * per_image * min(num_images, req.max_images)
+    if size > MAX_FEATURE_BYTES:
+        raise InvalidInputError(
+            f"The features of these layers would take {size / 2**20:,.0f} MiB (at most "
+            f"{MAX_FEATURE_BYTES / 2**20:,.0f} MiB): use mean or max pooling, fewer layers or fewer images."
+        )
 
 
 def stage_layers(layers: list[LayerInfo]) -> list[str]:
@@ -274,6 +290,7 @@ class CompareService:
                 f"Dataset '{info.id}' has {info.num_images} image(s); CKA needs at least 2."
             )
         la, lb, layers_a, layers_b = self._resolve(req)
+        _check_feature_size(req, info.num_images, [(la, layers_a), (lb, layers_b)])
         key = content_key(
             CKA_TASK, la.cache_key, lb.cache_key, info.content_hash, "|".join(layers_a), "|".join(layers_b),
             str(req.max_images), req.pool,

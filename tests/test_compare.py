@@ -160,6 +160,19 @@ def test_cka_plans_refuse_bad_requests(services, params, error, match):
         services.compare.plan_cka(params)
 
 
+def test_cka_refuses_flattened_features_too_large_to_hold(services):
+    params = {
+        "a": {"model": "efficientnet_lite0"},
+        "b": {"model": "efficientnet_lite1"},
+        "dataset": "lfw_subset",
+    }
+    with pytest.raises(InvalidInputError, match=r"MiB.*use mean or max pooling"):
+        services.compare.plan_cka({**params, "pool": "flatten", "max_images": 200})
+    assert services.compare.plan_cka(
+        {**params, "pool": "flatten", "layers_a": ["blocks.6"], "layers_b": ["blocks.6"]}
+    )
+
+
 def test_cka_request_defaults():
     req = CkaRequest.from_params(
         {"a": {"model": "x"}, "b": {"model": "y", "untrained": True}, "dataset": "d"}
