@@ -73,6 +73,20 @@ def on_side_b(model, mode):
 
 
 @callback(
+    Output("compare-image", "options", allow_duplicate=True),
+    Output("compare-image", "value", allow_duplicate=True),
+    Output("compare-upload-status", "children"),
+    Input("compare-upload", "contents"),
+    State("compare-upload", "filename"),
+    State("compare-model-a", "value"),
+    State("compare-image", "options"),
+    prevent_initial_call=True,
+)
+def on_upload(contents, filename, model_a, options):
+    return view.upload_image(contents, filename, model_a, options)
+
+
+@callback(
     Output("compare-side-a", "children"),
     Output("compare-side-b", "children"),
     Output("compare-changed", "children"),

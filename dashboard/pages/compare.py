@@ -48,9 +48,16 @@ def layout(**query: Any) -> html.Div:
                             [
                                 html.Label("Image", htmlFor="compare-image"),
                                 dcc.Dropdown(id="compare-image", clearable=False),
+                                dcc.Upload(
+                                    html.Span("or drop an image here"),
+                                    id="compare-upload",
+                                    className="cl-compare-upload",
+                                    multiple=False,
+                                ),
                                 html.Button(
                                     "Compare", id="compare-run", n_clicks=0, className="cl-btn cl-btn-primary"
                                 ),
+                                html.Div(id="compare-upload-status", className="cl-caption", role="status"),
                             ],
                             className="cl-compare-row",
                         ),

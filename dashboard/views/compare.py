@@ -29,6 +29,7 @@ from dashboard.jobs import poll_job, start_job
 from dashboard.settings import get_settings
 from dashboard.views.attributions import dataset_options
 from dashboard.views.common import model_option, pick
+from dashboard.views.explore import accept_upload
 
 MODES = [("Two checkpoints of one model", "checkpoints"), ("Two models", "models")]
 PRESETS: dict[str, dict[str, str]] = {
@@ -206,6 +207,20 @@ def default_dataset(
     if dataset in ids:
         return dataset
     return pick(PRESETS["models"]["dataset"] if model_a != "digits_cnn" else "digits", ids)
+
+
+def upload_image(
+    contents: str | None, filename: str | None, model_a: str | None, options: list[dict[str, Any]] | None
+) -> tuple[Any, Any, Any]:
+    """(image options, image, status) for a dropped file: checked by the API as Explore checks it, kept, added
+    to the image picker and chosen; a rejected file leaves the picker as it was."""
+    if not contents:
+        return no_update, no_update, no_update
+    image_id, status = accept_upload(contents, filename, model_a, False)
+    if image_id is no_update:
+        return no_update, no_update, status
+    options = [o for o in options or [] if o["value"] != image_id]
+    return [*options, {"label": f"Uploaded: {filename or 'image'}", "value": image_id}], image_id, status
 
 
 def page_note(mode: str | None) -> html.P:

@@ -130,6 +130,28 @@ def test_the_cka_of_two_lite_models_is_drawn_as_a_map_with_best_matches(api):
     assert view.poll_cka(None)[2] is True
 
 
+def test_a_dropped_image_is_checked_kept_and_chosen(api):
+    import base64
+
+    from server.config import REPO_ROOT
+
+    data = (REPO_ROOT / "static" / "samples" / "digit7.png").read_bytes()
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    options, image, status = view.upload_image(
+        url, "seven.png", "digits_cnn", [{"label": "Digit 3", "value": "sample:digit3"}]
+    )
+    assert image.startswith("upload:") and options[-1] == {"label": "Uploaded: seven.png", "value": image}
+    assert "Using seven.png" in texts(status)
+    _a, side_b, _changed, error = view.run(
+        "checkpoints", "digits_cnn", "epoch_01", None, "digits_cnn", "final", None, image
+    )
+    assert error is None and "top-1: 7" in texts(side_b)
+    bad = view.upload_image(
+        "data:image/png;base64," + base64.b64encode(b"not an image").decode(), "x.png", "digits_cnn", options
+    )
+    assert bad[:2] == (no_update, no_update) and "Cannot use 'x.png'" in texts(bad[2])
+
+
 @pytest.mark.parametrize(
     ("dataset", "model", "expected"),
     [
