@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, str]] = {
     "checkpoints": {"model_a": "digits_cnn", "checkpoint_a": "epoch_01", "checkpoint_b": "final", "image": "sample:digit3"},
     "models": {"model_a": "efficientnet_lite0", "model_b": "efficientnet_lite1", "image": "sample:chelsea", "dataset": "lfw_subset"},
 }  # fmt: skip
-CKA_IMAGES = 48  # a spread of the dataset: about ten seconds for two Lite models on 2 CPU cores
+CKA_IMAGES = 48  # a spread of the dataset: Lite0 against Lite1 took 5 to 15 s on 2 busy CPU cores
 DIGITS_SIZE = 32  # models with inputs this small or smaller are compared on the built-in digits
 
 
