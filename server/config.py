@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     gan_max_steps: int = Field(64, ge=2, description="images one interpolation strip may ask for")
     gan_max_mode_samples: int = Field(5000, ge=10, description="largest n of GET /gan/{id}/modes")
 
+    # Compare (issue 17)
+    cka_max_images: int = Field(
+        512, ge=2, description="largest max_images of a CKA comparison (POST /api/v1/compare/cka)"
+    )
+
     # Budgets (issue 12)
     model_memory_bytes: int = Field(
         0, ge=0, description="bytes of loaded models; 0: half of RAM on CPU, 80% of free GPU memory on CUDA"

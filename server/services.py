@@ -20,6 +20,7 @@ from server.attributions import AttributionService
 from server.audits import AuditService
 from server.cache_budget import CacheBudget
 from server.checkpoints import CheckpointService
+from server.compare import CompareService
 from server.config import Settings
 from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
@@ -51,6 +52,7 @@ class Services:
     projections: ProjectionService
     audits: AuditService
     checkpoints: CheckpointService
+    compare: CompareService
     deepvis: DeepVisService
     top_images: TopImagesService
     gan: GanService
@@ -73,17 +75,20 @@ class Services:
         datasets = DatasetStore.from_settings(settings, budget)
         compiler = Compiler(settings.compile, settings.compile_cache_dir, min_hits=settings.compile_after)
         features = FeatureCache(datasets, budget=budget, compiler=compiler)
+        explore = ExploreService(settings, artifacts, compiler)
+        checkpoints = CheckpointService(settings.models_dir, zoo)
         services = cls(
             settings=settings,
             zoo=zoo,
             artifacts=artifacts,
             datasets=datasets,
             features=features,
-            explore=ExploreService(settings, artifacts, compiler),
+            explore=explore,
             attributions=AttributionService(settings, artifacts),
             projections=ProjectionService(datasets, zoo, features),
             audits=AuditService(zoo, datasets, artifacts),
-            checkpoints=CheckpointService(settings.models_dir, zoo),
+            checkpoints=checkpoints,
+            compare=CompareService(explore, checkpoints, features, datasets, settings.cka_max_images),
             deepvis=DeepVisService(zoo, artifacts, settings.deepvis_second_opinion),
             top_images=TopImagesService(zoo, datasets, artifacts),
             gan=GanService(settings, zoo, artifacts),

@@ -21,6 +21,7 @@ from server.api.routers import (
     attributions,
     audits,
     checkpoints,
+    compare,
     datasets,
     gan,
     health,
@@ -48,6 +49,7 @@ ROUTERS: list[Any] = [
     projections.router,
     audits.router,
     checkpoints.router,
+    compare.router,
     gan.router,
     recurrent.router,
 ]
