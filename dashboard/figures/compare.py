@@ -12,7 +12,8 @@ from dashboard.figures.audit import cka_heatmap
 def cross_cka_figure(result: dict[str, Any]) -> go.Figure:
     """``result`` is a finished ``compare_cka`` job's: rows are A's layers, columns B's; a ring marks, in
     each row, the layer of B most like that layer of A."""
-    a, b = result["a"]["label"], result["b"]["label"]
+    # "efficientnet_lite0:weights" names a model's own weights: the model's id says it
+    a, b = (result[side]["label"].removesuffix(":weights") for side in ("a", "b"))
     rows, cols = result["layers_a"], result["layers_b"]
     fig = cka_heatmap(
         result["cka"],
