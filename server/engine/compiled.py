@@ -353,12 +353,18 @@ class Compiler:
             if not err <= self.tolerance:
                 raise CompileUnsupported(f"compiled output differs from eager by {err:.1e} (relative)")
         except Exception as exc:  # a model that fails to compile is served eager, with the reason logged
-            reason = str(exc) if isinstance(exc, CompileUnsupported) else f"{type(exc).__name__}: {exc}"
+            expected_refusal = isinstance(exc, CompileUnsupported)  # e.g. a layer inside a timm leaf module
+            reason = str(exc) if expected_refusal else f"{type(exc).__name__}: {exc}"
             with self._lock:
                 entry.failed = reason.splitlines()[0][:300] if reason else type(exc).__name__
                 entry.queued.discard(sig)
                 self.stats.failed += 1
-            log.warning("compile: %s stays eager: %s", what, entry.failed)
+            log.log(
+                logging.INFO if expected_refusal else logging.WARNING,
+                "compile: %s stays eager: %s",
+                what,
+                entry.failed,
+            )
             return
         took = time.perf_counter() - start
         with self._lock:
