@@ -338,6 +338,26 @@ class ApiClient:
     ) -> dict[str, Any]:
         return self._json("POST", f"{API}/checkpoints/compare", json=body, timer=timer)
 
+    def compare(
+        self,
+        image: bytes,
+        form: dict[str, str],
+        *,
+        filename: str = "image.png",
+        timer: CallTimer | None = None,
+    ) -> dict[str, Any]:
+        """One image through two sides: ``form`` holds model_a, checkpoint_a, layer_a, model_b, ... (strings)."""
+        return self._json(
+            "POST",
+            f"{API}/compare",
+            files={"image": (filename, image, "application/octet-stream")},
+            data={k: v for k, v in form.items() if v not in (None, "")},
+            timer=timer,
+        )
+
+    def start_cka(self, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
+        return self._json("POST", f"{API}/compare/cka", json=body, timer=timer)
+
     def gan_generate(self, gan: str, body: dict[str, Any], timer: CallTimer | None = None) -> dict[str, Any]:
         return self._json("POST", f"{API}/gan/{quote(gan)}/generate", json=body, timer=timer)
 

@@ -23,6 +23,7 @@ from server.datasets.archive import UNLABELLED
 from server.datasets.store import DatasetInfo, DatasetStore
 from server.engine.audit import KINDS, AuditThresholds, parse_gates, what_if_zeroing
 from server.engine.audit import audit_model as engine_audit
+from server.engine.features import even_spread
 from server.engine.imaging import png_bytes, preprocess, signed_map_to_rgb
 from server.errors import InvalidInputError
 from server.jobs import JobPlan, Progress, no_progress
@@ -108,7 +109,7 @@ def audit_data(
     if n < 2:
         raise InvalidInputError(f"Dataset '{dataset_id}' has {n} image(s); the audit needs at least 2.")
     count = n if max_images is None else min(n, max_images)
-    indices = sorted(set(np.linspace(0, n - 1, count).round().astype(int).tolist()))
+    indices = even_spread(n, count)
     all_labels, _classes = store.labels(dataset_id)
     labels = all_labels[indices] if dataset_is_labelled(info) else None
 
@@ -117,16 +118,10 @@ def audit_data(
     kept: list[tuple[torch.Tensor, np.ndarray | None]] = []
     complete: list[bool] = []
 
-    def images() -> Iterator[Any]:
-        if len(indices) == n:  # every image: one pass over the stored archive
-            yield from (img for _rec, img in store.iter_images(dataset_id))
-        else:
-            yield from (store.load_image(dataset_id, i) for i in indices)
-
     def load() -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
         chunk: list[torch.Tensor] = []
         start = 0
-        for img in images():
+        for img in store.images_at(dataset_id, indices):
             chunk.append(preprocess(img, loaded.prep)[0])
             if len(chunk) == batch_size:
                 yield (

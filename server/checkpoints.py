@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,10 @@ from server.engine.audit import AuditThresholds, check_same_architecture, compar
 from server.errors import InvalidInputError, NotFoundError
 from server.jobs import JobPlan, Progress, no_progress
 from server.zoo.checkpoints import STATE_DICT_SUFFIXES, read_state_dict
-from server.zoo.manager import ZooManager
+from server.zoo.manager import LoadedModel, ZooManager
 
 COMPARE_TASK = "checkpoint_compare"
+LOADED_CHECKPOINTS = 4  # checkpoint models kept loaded (digits_cnn's take 0.3 MB each)
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -65,6 +68,8 @@ class CheckpointService:
     def __init__(self, models_dir: Path, zoo: ZooManager) -> None:
         self.models_dir = Path(models_dir)
         self.zoo = zoo
+        self._models: OrderedDict[tuple[str, str, int], LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
 
     def files(self, model_id: str) -> dict[str, Path]:
         """The checkpoint files stored for ``model_id`` (``models_dir/<model_id>/*.safetensors|.pt|...``)."""
@@ -82,12 +87,35 @@ class CheckpointService:
             loaded = self.zoo.load(ref.model, ref.untrained)
             return {k: v.detach().cpu() for k, v in loaded.model.state_dict().items()}
         self.zoo.spec(ref.model)  # unknown model -> 404 with suggestions
+        return read_state_dict(self.path(ref))
+
+    def path(self, ref: CheckpointRef) -> Path:
+        """The file of ``ref``'s checkpoint, by name or stem (404 naming the stored ones)."""
         files = self.files(ref.model)
-        name = ref.checkpoint
+        name = ref.checkpoint or ""
         path = files.get(name) or next((p for p in files.values() if p.name == name), None)
         if path is None:
             raise NotFoundError.with_suggestions(f"checkpoint of '{ref.model}'", name, files)
-        return read_state_dict(path)
+        return path
+
+    def loaded(self, ref: CheckpointRef) -> LoadedModel:
+        """``ref`` as a model ready for inference: the zoo's for its own weights, else the architecture with
+        the checkpoint's weights (the last few kept, so that a page comparing two snapshots reuses them)."""
+        if ref.checkpoint is None:
+            return self.zoo.load(ref.model, ref.untrained)
+        self.zoo.spec(ref.model)
+        path = self.path(ref)
+        key = (ref.model, path.name, path.stat().st_mtime_ns)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        loaded = self.zoo.with_state(ref.model, read_state_dict(path), f"checkpoint '{path.name}'")
+        with self._lock:
+            self._models[key] = loaded
+            while len(self._models) > LOADED_CHECKPOINTS:
+                self._models.popitem(last=False)
+        return loaded
 
     def definition_order(self, model_id: str, state: dict[str, torch.Tensor]) -> list[str]:
         """``state``'s keys in the model's definition order (safetensors files keep them sorted by name)."""

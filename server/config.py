@@ -33,6 +33,18 @@ class Settings(BaseSettings):
         "as one batch of at most this many inputs; 0 or 1 turns it off",
     )
 
+    compile: Literal["auto", "off"] = Field(
+        "auto",
+        description="compiled inference (torch.compile): 'auto' compiles predict, activations and dataset "
+        "features in the background and serves eager until each compile is ready; 'off' serves eager only",
+    )
+    compile_after: int = Field(
+        3,
+        ge=1,
+        description="compile a (model, layer, batch bucket) once this many forwards asked for it (the "
+        "default model's predict is compiled at start-up)",
+    )
+
     # Storage
     models_dir: Path = REPO_ROOT / "models"
     data_dir: Path = REPO_ROOT / "data"
@@ -82,6 +94,11 @@ class Settings(BaseSettings):
     gan_max_images: int = Field(256, ge=1, description="images one generate request may ask for")
     gan_max_steps: int = Field(64, ge=2, description="images one interpolation strip may ask for")
     gan_max_mode_samples: int = Field(5000, ge=10, description="largest n of GET /gan/{id}/modes")
+
+    # Compare (issue 17)
+    cka_max_images: int = Field(
+        512, ge=2, description="largest max_images of a CKA comparison (POST /api/v1/compare/cka)"
+    )
 
     # Budgets (issue 12)
     model_memory_bytes: int = Field(
@@ -155,6 +172,11 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def compile_cache_dir(self) -> Path:
+        """Inductor's on-disk caches (TORCHINDUCTOR_CACHE_DIR), kept across restarts."""
+        return self.data_dir / "compile-cache"
 
     @property
     def datasets_dir(self) -> Path:

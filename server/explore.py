@@ -17,6 +17,7 @@ from PIL import Image
 from server.artifacts import ArtifactStore, content_key
 from server.config import Settings
 from server.engine.batching import Batcher
+from server.engine.compiled import Compiler
 from server.engine.hooks import capture, first_tensor, forward_until, get_module
 from server.engine.imaging import (
     colorize,
@@ -37,9 +38,28 @@ class ExploreService(UploadService):
     """Predictions, activations and weights of single inputs; concurrent forwards of one model and layer
     are batched (``server.engine.batching``)."""
 
-    def __init__(self, settings: Settings, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, settings: Settings, artifacts: ArtifactStore, compiler: Compiler | None = None
+    ) -> None:
         super().__init__(settings, artifacts)
         self.batcher = Batcher(settings.batch_max)
+        self.compiler = compiler or Compiler("off")
+
+    def warm(self, lm: LoadedModel) -> None:
+        """Queue the compile of ``lm``'s single-image predict (start-up: the default model)."""
+        if lm.card.kind != "generator":
+            self.compiler.forward(lm.model, None, lm.example_input(1), now=True)
+
+    def _forward(
+        self, lm: LoadedModel, layer: str | None, batch: torch.Tensor, precision: str
+    ) -> tuple[torch.Tensor, bool]:
+        """``layer``'s output (None: the logits) for ``batch`` as fp32, and whether compiled code ran it:
+        exact precision runs compiled once its compile is ready (``server.engine.compiled``), else eager."""
+        if precision == "exact" and (compiled := self.compiler.forward(lm.model, layer, batch)) is not None:
+            return compiled(batch).float(), True
+        if layer is None:
+            return _logits(lm, batch, precision), False
+        return _layer_output(lm, layer, batch, precision), False
 
     # --- input ------------------------------------------------------------------------------------------
 
@@ -65,13 +85,14 @@ class ExploreService(UploadService):
             return cached
         x, cropped = lm.preprocess(img)
         # no lock: hooks of concurrent requests on this model act on their own thread's forward only
-        logits = self.batcher.run(
-            ("logits", lm.cache_key, label), x, lambda batch: _logits(lm, batch, precision)
+        logits, compiled = self.batcher.run_tagged(
+            ("logits", lm.cache_key, label), x, lambda batch: self._forward(lm, None, batch, precision)
         )
         preds = predict_topk(logits, lm.card.labels, top_k)
         out = {
             **lm.describe(),
             "precision": label,
+            "compiled": compiled,
             "image_sha256": sha,
             "predictions": [asdict(p) for p in preds],
             "input_url": self._input_artifact(lm, sha, cropped),
@@ -147,13 +168,13 @@ class ExploreService(UploadService):
         layer = info.name
         sha = input_id
         label = precision_label(precision, lm.device)
-        if layer_fn is not None:  # the caller's own forward (one input: not batched with others)
-            out_t = layer_fn(x)
+        if layer_fn is not None:  # the caller's own forward (one input: not batched with others), eager
+            out_t, compiled = layer_fn(x), False
         else:  # thread-scoped hooks: no model lock; the network beyond `layer` is not computed
-            out_t = self.batcher.run(
+            out_t, compiled = self.batcher.run_tagged(
                 ("layer", lm.cache_key, layer, label),
                 x,
-                lambda batch: _layer_output(lm, layer, batch, precision),
+                lambda batch: self._forward(lm, layer, batch, precision),
             )
         act = out_t[0].float().cpu().numpy()
         if act.ndim == 1:
@@ -171,6 +192,7 @@ class ExploreService(UploadService):
         out = {
             **lm.describe(),
             "precision": label,
+            "compiled": compiled,
             "layer": layer,
             "layer_type": info.type,
             "kind": info.kind,

@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,15 @@ import torch
 
 from server.cache_budget import CacheBudget
 from server.datasets.store import DatasetInfo, DatasetStore
-from server.engine.features import POOLINGS, extract, image_batches, reduce_features
+from server.engine.compiled import Compiler
+from server.engine.features import (
+    POOLINGS,
+    even_spread,
+    extract,
+    extract_layers,
+    image_batches,
+    reduce_features,
+)
 from server.errors import InvalidInputError
 from server.zoo.manager import LoadedModel
 
@@ -56,9 +64,16 @@ def weights_fingerprint(loaded: LoadedModel) -> str:
     return fp
 
 
-def feature_key(loaded: LoadedModel, layer: str, dataset: DatasetInfo, pool: str, reduce: int | None) -> str:
-    """The content key of a feature matrix."""
-    parts = {
+def feature_key(
+    loaded: LoadedModel,
+    layer: str,
+    dataset: DatasetInfo,
+    pool: str,
+    reduce: int | None,
+    images: int | None = None,
+) -> str:
+    """The content key of a feature matrix (``images``: of an even spread of that many images)."""
+    parts: dict[str, object] = {
         "model": loaded.id,
         "weights": weights_fingerprint(loaded),
         "prep": repr(loaded.prep),
@@ -67,6 +82,8 @@ def feature_key(loaded: LoadedModel, layer: str, dataset: DatasetInfo, pool: str
         "pool": pool,
         "reduce": reduce,
     }
+    if images is not None:  # the whole dataset keeps the keys it always had
+        parts["images"] = images
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -87,8 +104,10 @@ class FeatureCache:
         batch_size: int = 128,
         memory_bytes: int = 512 * 1024 * 1024,
         budget: CacheBudget | None = None,
+        compiler: Compiler | None = None,
     ) -> None:
         self.datasets = datasets
+        self.compiler = compiler or Compiler("off")
         self.budget = budget or CacheBudget(datasets.cache_root.parent, max_bytes=2**63)
         self.batch_size = batch_size
         self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
@@ -171,6 +190,45 @@ class FeatureCache:
             key, values, labels, classes, predictions, tuple(loaded.card.labels), from_cache
         )
 
+    def layer_features(
+        self,
+        loaded: LoadedModel,
+        layers: Sequence[str],
+        dataset_id: str,
+        pool: str = "mean",
+        max_images: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> tuple[dict[str, np.ndarray], list[int]]:
+        """Features of every one of ``layers`` for an even spread of at most ``max_images`` images of the
+        dataset, and the indices of those images. Each layer's matrix is cached like :meth:`features`';
+        the layers not cached yet are extracted together, in one pass over the images."""
+        if pool not in POOLINGS:
+            raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
+        for layer in layers:
+            loaded.layer(layer)  # NotFoundError with suggestions
+        info = self.datasets.get(dataset_id)
+        indices = even_spread(info.num_images, max_images)
+        subset = None if len(indices) == info.num_images else len(indices)
+        keys = {layer: feature_key(loaded, layer, info, pool, None, subset) for layer in layers}
+        out = {layer: self._load(dataset_id, key) for layer, key in keys.items()}
+        missing = [layer for layer, values in out.items() if values is None]
+        if missing:
+            with loaded.lock:
+                extracted, _ = extract_layers(
+                    loaded.model,
+                    missing,
+                    image_batches(self.datasets.images_at(dataset_id, indices), loaded.prep, self.batch_size),
+                    pool,
+                    progress=_scaled(progress, len(indices), f"extracting {len(missing)} layers"),
+                    total=len(indices),
+                )
+            for layer, values in extracted.items():
+                self.put(dataset_id, keys[layer], values)
+                out[layer] = values
+        if progress is not None:
+            progress(1.0, "features ready")
+        return {layer: out[layer] for layer in layers}, indices  # type: ignore[misc]
+
     def predictions(
         self, loaded: LoadedModel, dataset_id: str, progress: ProgressFn | None = None
     ) -> np.ndarray:
@@ -212,6 +270,7 @@ class FeatureCache:
                 pool,
                 progress=_scaled(progress, info.num_images, f"extracting {layer}"),
                 total=info.num_images,
+                compiled=lambda x: self.compiler.forward(loaded.model, layer, x),
             ).features
 
 

@@ -20,9 +20,11 @@ from server.attributions import AttributionService
 from server.audits import AuditService
 from server.cache_budget import CacheBudget
 from server.checkpoints import CheckpointService
+from server.compare import CompareService
 from server.config import Settings
 from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
+from server.engine.compiled import Compiler
 from server.explore import ExploreService
 from server.features_cache import FeatureCache
 from server.gan import GanService
@@ -51,6 +53,7 @@ class Services:
     projections: ProjectionService
     audits: AuditService
     checkpoints: CheckpointService
+    compare: CompareService
     deepvis: DeepVisService
     top_images: TopImagesService
     gan: GanService
@@ -72,8 +75,10 @@ class Services:
         budget = CacheBudget(settings.cache_dir, settings.cache_max_bytes)  # every recomputable file
         artifacts = ArtifactStore(settings.cache_dir / "artifacts", budget)
         datasets = DatasetStore.from_settings(settings, budget)
-        features = FeatureCache(datasets, budget=budget)
-        explore = ExploreService(settings, artifacts)
+        compiler = Compiler(settings.compile, settings.compile_cache_dir, min_hits=settings.compile_after)
+        features = FeatureCache(datasets, budget=budget, compiler=compiler)
+        explore = ExploreService(settings, artifacts, compiler)
+        checkpoints = CheckpointService(settings.models_dir, zoo)
         top_images = TopImagesService(zoo, datasets, artifacts, features)
         deepvis = DeepVisService(zoo, artifacts, settings.deepvis_second_opinion)
         audits = AuditService(zoo, datasets, artifacts)
@@ -87,7 +92,8 @@ class Services:
             attributions=AttributionService(settings, artifacts),
             projections=ProjectionService(datasets, zoo, features),
             audits=audits,
-            checkpoints=CheckpointService(settings.models_dir, zoo),
+            checkpoints=checkpoints,
+            compare=CompareService(explore, checkpoints, features, datasets, settings.cka_max_images),
             deepvis=deepvis,
             top_images=top_images,
             gan=GanService(settings, zoo, artifacts),
@@ -112,6 +118,7 @@ class Services:
 
     def shutdown(self) -> None:
         self.jobs.shutdown()
+        self.explore.compiler.close()
 
 
 def build_job_manager(settings: Settings, services: Services) -> JobManager:

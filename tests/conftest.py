@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+# Compiled inference (CONVLENS_COMPILE=auto, the product's default) is tested where it is the subject:
+# tests/engine/test_compiled.py, tests/test_explore_compiled.py and the restart test in tests/e2e. Elsewhere
+# the in-process services and the servers the tests start serve eager, so that background compiles of
+# every model a test loads do not compete with the tests for this machine's 2 cores.
+os.environ.setdefault("CONVLENS_COMPILE", "off")
 from PIL import Image
 
 from server.config import REPO_ROOT, Settings

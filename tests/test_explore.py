@@ -156,3 +156,33 @@ def test_fast_precision_keeps_top1_on_the_photos_and_the_digits_and_says_so(serv
     assert acts["npy_url"] != exact_acts["npy_url"]  # fast results never overwrite the exact files
     with pytest.raises(ValueError, match="precision"):
         svc.predict(lite0, skimage_photos()[0], "e" * 64, precision="half")
+
+
+def test_compiled_answers_equal_eager_ones_and_say_which_ran(services, digits_model, tmp_path):
+    from server.engine.compiled import Compiler
+
+    compiler = Compiler("auto", tmp_path / "compile-cache")
+    compiled, eager = ExploreService(services.settings, services.artifacts, compiler), service(services, 16)
+    imgs = [(img, f"{i:064x}") for i, img in enumerate(digits(4))]
+    first = compiled.predict(digits_model, *imgs[0])
+    assert first["compiled"] is False  # the compile is queued; this answer ran eager
+    assert compiled.activations(digits_model, *imgs[0], "features.4")["compiled"] is False
+    assert compiler.wait_idle(300)
+    for img, sha in imgs[1:]:
+        got, want = compiled.predict(digits_model, img, sha), eager.predict(digits_model, img, sha)
+        assert got["compiled"] is True and want["compiled"] is False
+        assert [p["index"] for p in got["predictions"]] == [p["index"] for p in want["predictions"]]
+        np.testing.assert_allclose(
+            [p["probability"] for p in got["predictions"]],
+            [p["probability"] for p in want["predictions"]],
+            atol=1e-5,
+        )
+        got = compiled.activations(digits_model, img, sha + "c", "features.4")
+        want = eager.activations(digits_model, img, sha + "e", "features.4")
+        assert got["compiled"] is True
+        np.testing.assert_allclose(
+            [c["mean"] for c in got["channels"]], [c["mean"] for c in want["channels"]], rtol=1e-4, atol=1e-6
+        )
+    fast = compiled.predict(digits_model, *imgs[0], precision="fast")
+    assert fast["compiled"] is False  # autocast stays eager by design
+    compiler.close()

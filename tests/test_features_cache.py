@@ -62,3 +62,21 @@ def test_deleting_the_dataset_deletes_its_features(store: DatasetStore, digits_m
     store.delete("tiny")
     assert not cache.path("tiny", feats.key).exists()
     assert not store.cache_dir("tiny").exists()
+
+
+def test_layer_features_of_a_spread_are_extracted_together_and_keyed_apart(
+    store: DatasetStore, digits_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = FeatureCache(store, batch_size=4)
+    feats, indices = cache.layer_features(digits_model, ["features.3", "features.5"], "tiny", max_images=4)
+    assert indices == [0, 4, 7, 11]
+    assert feats["features.3"].shape == (4, 32) and feats["features.5"].shape == (4, 64)
+    whole = cache.features(digits_model, "features.3", "tiny").features
+    np.testing.assert_allclose(feats["features.3"], whole[indices], rtol=1e-5)
+    everything, all_indices = cache.layer_features(digits_model, ["features.3"], "tiny")
+    assert all_indices == list(range(12))  # the whole dataset: the key `features` uses, read back
+    np.testing.assert_array_equal(everything["features.3"], whole)
+    fresh = FeatureCache(store)  # another process: the spread is read from disk, not extracted
+    monkeypatch.setattr("server.features_cache.extract_layers", lambda *a, **k: pytest.fail("extracted"))
+    again, _ = fresh.layer_features(digits_model, ["features.5"], "tiny", max_images=4)
+    np.testing.assert_array_equal(again["features.5"], feats["features.5"])

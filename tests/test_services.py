@@ -65,6 +65,8 @@ def test_each_service_is_built_once_and_its_dependencies_are_the_shared_instance
     for svc in (s.projections, s.audits, s.checkpoints, s.deepvis, s.top_images):
         assert svc.zoo is s.zoo
     assert s.projections.features is s.features
+    assert s.compare.explore is s.explore and s.compare.checkpoints is s.checkpoints
+    assert s.compare.features is s.features and s.compare.datasets is s.datasets
     assert s.explore.settings is s.settings and s.attributions.settings is s.settings
     assert (
         s.datasets.root == s.settings.datasets_dir and s.artifacts.root == s.settings.cache_dir / "artifacts"

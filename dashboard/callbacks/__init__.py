@@ -5,6 +5,6 @@ Callbacks are wiring only: they declare inputs and outputs, read Dash's context 
 and return what a function of ``dashboard.views`` computes from those values.
 """
 
-from dashboard.callbacks import attributions, audit, explore, gan, neuron, projections, recurrent
+from dashboard.callbacks import attributions, audit, compare, explore, gan, neuron, projections, recurrent
 
-__all__ = ["attributions", "audit", "explore", "gan", "neuron", "projections", "recurrent"]
+__all__ = ["attributions", "audit", "compare", "explore", "gan", "neuron", "projections", "recurrent"]

@@ -82,8 +82,11 @@ def _css(style: dict[str, str]) -> str:
     return ";".join(f"{names.get(k, k)}:{v}" for k, v in style.items())
 
 
-def filter_grid(activations: dict[str, Any], order: Sequence[int]) -> dcc.Markdown:
-    """Every channel of the API's ``POST /activations`` answer as a tile, in ``order``."""
+def filter_grid(
+    activations: dict[str, Any], order: Sequence[int], grid_id: str = "filter-grid-tiles"
+) -> dcc.Markdown:
+    """Every channel of the API's ``POST /activations`` answer as a tile, in ``order``. Clicks on the tiles
+    of the grid with the default ``grid_id`` select a filter (static/explore.js); other grids only show."""
     channels = {c["index"]: c for c in activations["channels"]}
     silent = set(activations.get("silent_channels", []))
     grid = activations["mosaic_grid"]
@@ -99,7 +102,7 @@ def filter_grid(activations: dict[str, Any], order: Sequence[int]) -> dcc.Markdo
             f'style="{escape(_css(tile_style(i, grid, src, size)))}">{i}</button>'
         )
     return dcc.Markdown(
-        f'<div id="filter-grid-tiles" class="cl-grid" data-count="{len(order)}" '
+        f'<div id="{escape(grid_id)}" class="cl-grid" data-count="{len(order)}" '
         f'data-layer="{escape(activations["layer"])}">' + "".join(tiles) + "</div>",
         dangerously_allow_html=True,
     )

@@ -76,20 +76,27 @@ def separability_figure(report: dict[str, Any]) -> go.Figure:
 def cka_figure(report: dict[str, Any]) -> go.Figure:
     """Linear CKA between the audited layers."""
     cka = report.get("cka") or {"layers": [], "matrix": []}
+    return cka_heatmap(cka["matrix"], cka["layers"], cka["layers"], "Layer similarity (linear CKA)")
+
+
+def cka_heatmap(
+    matrix: list[list[float]], rows: list[str], cols: list[str], title: str, height: int = 440
+) -> go.Figure:
+    """A CKA matrix on [0, 1]: ``rows`` top to bottom, ``cols`` left to right (labels up to 30 a side)."""
     fig = go.Figure(
         go.Heatmap(
-            z=cka["matrix"],
-            x=cka["layers"],
-            y=cka["layers"],
+            z=matrix,
+            x=cols,
+            y=rows,
             zmin=0,
             zmax=1,
             colorscale="Viridis",
             hovertemplate="%{y} ~ %{x}: CKA %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_xaxes(type="category", showticklabels=len(cka["layers"]) <= 30)
-    fig.update_yaxes(type="category", showticklabels=len(cka["layers"]) <= 30, autorange="reversed")
-    return _layout(fig, 440, title="Layer similarity (linear CKA)")
+    fig.update_xaxes(type="category", showticklabels=len(cols) <= 30)
+    fig.update_yaxes(type="category", showticklabels=len(rows) <= 30, autorange="reversed")
+    return _layout(fig, height, title=title)
 
 
 def filter_stats_figure(layer: dict[str, Any], selected: int | None = None) -> go.Figure:

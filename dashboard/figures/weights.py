@@ -27,9 +27,10 @@ def message_figure(message: str, height: int = 160) -> go.Figure:
     return fig
 
 
-def _signed_heatmap(z: np.ndarray, **trace: Any) -> go.Heatmap:
-    """A heat map on a diverging scale symmetric around zero (NaN cells, padding, are left out)."""
-    bound = float(np.nanmax(np.abs(z))) or 1.0
+def _signed_heatmap(z: np.ndarray, bound: float | None = None, **trace: Any) -> go.Heatmap:
+    """A heat map on a diverging scale symmetric around zero, ``±bound`` (default: the largest magnitude in
+    ``z``); NaN cells, padding, are left out."""
+    bound = bound or float(np.nanmax(np.abs(z))) or 1.0
     return go.Heatmap(
         z=z,
         colorscale="RdBu",
@@ -41,8 +42,9 @@ def _signed_heatmap(z: np.ndarray, **trace: Any) -> go.Heatmap:
     )
 
 
-def filter_weights_figure(payload: dict[str, Any]) -> go.Figure:
-    """``payload`` is the API's ``/layers/{layer}/weights/{index}`` answer.
+def filter_weights_figure(payload: dict[str, Any], bound: float | None = None) -> go.Figure:
+    """``payload`` is the API's ``/layers/{layer}/weights/{index}`` answer; ``bound`` fixes the colour scale
+    to ``±bound`` (two figures of one filter before and after training share one scale).
 
     - ``rgb`` present (first conv layer on RGB input): the kernel as a colour picture, scaled around grey.
     - a conv kernel (C_in, kh, kw): rows are kernel positions, columns input channels; with one input
@@ -69,7 +71,7 @@ def filter_weights_figure(payload: dict[str, Any]) -> go.Figure:
     elif values.ndim == 3 and values.shape[0] == 1:
         z, x_title, y_labels = values[0], "kernel column", [f"row {r}" for r in range(values.shape[1])]
     elif values.ndim == 3 and values.shape[1:] == (1, 1) and values.shape[0] > WRAP:
-        return _wrapped_pointwise(values[:, 0, 0], title)
+        return _wrapped_pointwise(values[:, 0, 0], title, bound)
     elif values.ndim == 3:
         c_in, kh, kw = values.shape
         z = values.reshape(c_in, kh * kw).T
@@ -78,7 +80,9 @@ def filter_weights_figure(payload: dict[str, Any]) -> go.Figure:
     else:
         return message_figure(f"Cannot draw weights of shape {list(values.shape)}.")
     fig = go.Figure(
-        _signed_heatmap(z, y=y_labels, hovertemplate=x_title + " %{x}, %{y}<br>w = %{z:.4f}<extra></extra>")
+        _signed_heatmap(
+            z, bound, y=y_labels, hovertemplate=x_title + " %{x}, %{y}<br>w = %{z:.4f}<extra></extra>"
+        )
     )
     fig.update_layout(
         **_BASE_LAYOUT,
@@ -90,7 +94,7 @@ def filter_weights_figure(payload: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def _wrapped_pointwise(w: np.ndarray, title: str) -> go.Figure:
+def _wrapped_pointwise(w: np.ndarray, title: str, bound: float | None = None) -> go.Figure:
     """A 1x1 conv's weights, one per input channel, wrapped into rows of ``WRAP`` channels."""
     rows = -(-len(w) // WRAP)
     z = np.full(rows * WRAP, np.nan)
@@ -100,6 +104,7 @@ def _wrapped_pointwise(w: np.ndarray, title: str) -> go.Figure:
     fig = go.Figure(
         _signed_heatmap(
             z,
+            bound,
             customdata=channel,
             hovertemplate="input channel %{customdata}<br>w = %{z:.4f}<extra></extra>",
             xgap=1,

@@ -21,6 +21,7 @@ from server.api.routers import (
     attributions,
     audits,
     checkpoints,
+    compare,
     datasets,
     gan,
     health,
@@ -48,6 +49,7 @@ ROUTERS: list[Any] = [
     projections.router,
     audits.router,
     checkpoints.router,
+    compare.router,
     gan.router,
     recurrent.router,
 ]
@@ -56,9 +58,14 @@ ROUTERS: list[Any] = [
 def _preload(app: FastAPI) -> None:
     services: Services = app.state.services
     s = services.settings
+    compiler_imported = services.explore.compiler.prepare()  # in the background, meanwhile
     try:
         lm = services.zoo.load(s.default_model)
+        services.explore.warm(lm)  # compiles predict in the background; /readyz does not wait for that
         lm.layers()  # trace once so the first layers request is instant
+        # ready once torch's compiler is imported too (a few seconds, overlapping the load): a restart
+        # with a warm compile cache then serves compiled answers within seconds of readiness
+        compiler_imported.wait(timeout=60)
         app.state.ready.set()
         log.info("default model %s ready on %s", s.default_model, lm.device)
     except Exception as exc:  # reported by /readyz

@@ -15,6 +15,7 @@ from server.artifacts import ArtifactStore
 from server.attributions import AttributionService
 from server.audits import AuditService
 from server.checkpoints import CheckpointService
+from server.compare import CompareService
 from server.config import Settings
 from server.datasets.store import DatasetStore
 from server.deepvis import DeepVisService
@@ -64,6 +65,7 @@ AttributionsDep = Annotated[AttributionService, Depends(_service("attributions")
 ProjectionsDep = Annotated[ProjectionService, Depends(_service("projections"))]
 AuditsDep = Annotated[AuditService, Depends(_service("audits"))]
 CheckpointsDep = Annotated[CheckpointService, Depends(_service("checkpoints"))]
+CompareDep = Annotated[CompareService, Depends(_service("compare"))]
 DeepVisDep = Annotated[DeepVisService, Depends(_service("deepvis"))]
 TopImagesDep = Annotated[TopImagesService, Depends(_service("top_images"))]
 GanDep = Annotated[GanService, Depends(_service("gan"))]

@@ -198,6 +198,13 @@ class DatasetStore:
                     img.load()
                     yield rec, to_rgb(img)
 
+    def images_at(self, dataset_id: str, indices: Sequence[int]) -> Iterator[Image.Image]:
+        """The images at ``indices``, in that order: one pass over the archive when they are all of them."""
+        if list(indices) == list(range(self.get(dataset_id).num_images)):
+            yield from (img for _rec, img in self.iter_images(dataset_id))
+        else:
+            yield from (self.load_image(dataset_id, i) for i in indices)
+
     def _read_member(self, dataset_id: str, archive: str, member: str) -> bytes:
         with zipfile.ZipFile(self._dir(dataset_id) / archive) as zf:
             return zf.read(member)

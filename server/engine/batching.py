@@ -15,16 +15,19 @@ import threading
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 BatchFn = Callable[[torch.Tensor], torch.Tensor]
+TaggedBatchFn = Callable[[torch.Tensor], tuple[torch.Tensor, Any]]  # (output, a tag every row shares)
 
 
 @dataclass
 class _Group:
     inputs: list[torch.Tensor] = field(default_factory=list)
     output: torch.Tensor | None = None
+    tag: Any = None
     error: BaseException | None = None
     done: bool = False
 
@@ -57,6 +60,11 @@ class Batcher:
         self.stats = BatchStats()
 
     def run(self, key: Hashable, x: torch.Tensor, fn: BatchFn) -> torch.Tensor:
+        return self.run_tagged(key, x, lambda batch: (fn(batch), None))[0]
+
+    def run_tagged(self, key: Hashable, x: torch.Tensor, fn: TaggedBatchFn) -> tuple[torch.Tensor, Any]:
+        """As :meth:`run`, for an ``fn`` that also says how its batch ran (``(output, tag)``): the tag of
+        the forward that carried this request comes back with its row."""
         if x.shape[0] != 1:
             raise ValueError(f"Batcher.run takes a batch of one input, got {x.shape[0]}.")
         if self.max_batch <= 1:
@@ -79,12 +87,12 @@ class Batcher:
         if group.error is not None:
             raise group.error
         assert group.output is not None
-        return group.output[index : index + 1]
+        return group.output[index : index + 1], group.tag
 
-    def _lead(self, key: Hashable, state: _Key, group: _Group, fn: BatchFn) -> None:
+    def _lead(self, key: Hashable, state: _Key, group: _Group, fn: TaggedBatchFn) -> None:
         try:
             batch = group.inputs[0] if len(group.inputs) == 1 else torch.cat(group.inputs)
-            out = fn(batch)
+            out, group.tag = fn(batch)
             if not isinstance(out, torch.Tensor) or out.shape[0] != batch.shape[0]:
                 raise RuntimeError("A batched forward must return one output row per input.")
             group.output = out

@@ -10,7 +10,7 @@ same model runs untouched).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +27,8 @@ from server.errors import InvalidInputError
 Pooling = Literal["mean", "max", "flatten"]
 POOLINGS: tuple[str, ...] = ("mean", "max", "flatten")
 ProgressFn = Callable[[int, int | None], None]  # (images done, total or None)
+# the compiled forward up to the layer for a batch like this one, or None (eager): Compiler.forward's shape
+CompiledFor = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor] | None]
 
 
 @dataclass(frozen=True)
@@ -69,22 +71,57 @@ def extract(
     with_predictions: bool = False,
     progress: ProgressFn | None = None,
     total: int | None = None,
+    compiled: CompiledFor | None = None,
 ) -> FeatureBatch:
     """Pooled features of ``layer`` for every batch (and top-1 predictions when ``with_predictions``).
 
     ``batches`` yields preprocessed (B, C, H, W) tensors; they are moved to the model's device.
-    The caller holds the model's lock when the model is shared.
+    The caller holds the model's lock when the model is shared. ``compiled`` gives, per batch, the
+    compiled forward up to ``layer`` when there is one (``server.engine.compiled``); such a batch skips
+    the hooks. With ``with_predictions`` every batch runs eager (the layer and the logits in one pass).
     """
+    features, predictions = extract_layers(
+        model,
+        [layer],
+        batches,
+        pool,
+        with_predictions=with_predictions,
+        progress=progress,
+        total=total,
+        compiled=compiled,
+    )
+    return FeatureBatch(features[layer], predictions)
+
+
+def extract_layers(
+    model: nn.Module,
+    layers: Sequence[str],
+    batches: Iterable[torch.Tensor],
+    pool: str = "mean",
+    *,
+    with_predictions: bool = False,
+    progress: ProgressFn | None = None,
+    total: int | None = None,
+    compiled: CompiledFor | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Pooled (N, D) features of every one of ``layers`` in one pass over the batches, and the top-1
+    predictions when ``with_predictions``. The forward stops after the last of the layers unless the
+    predictions are wanted. The caller holds the model's lock when the model is shared. ``compiled``
+    (see :func:`extract`) is used for one layer without predictions only."""
+    if compiled is not None and (len(layers) != 1 or with_predictions):
+        compiled = None
     if pool not in POOLINGS:
         raise InvalidInputError(f"Unknown pooling '{pool}'; use one of {', '.join(POOLINGS)}.")
+    if not layers:
+        raise InvalidInputError("Name at least one layer to extract features from.")
     device = _model_device(model)
-    pooled: list[torch.Tensor] = []
+    pooled: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     preds: list[torch.Tensor] = []
     done = 0
     with (
         capture(
             model,
-            [layer],
+            list(layers),
             clone=False,
             stop_after=not with_predictions,
             strict=True,
@@ -93,8 +130,15 @@ def extract(
         torch.inference_mode(),
     ):
         for batch in batches:
-            out = cap.run(to_model_input(batch, model, device))
-            pooled.append(cap[layer])
+            x = to_model_input(batch, model, device)
+            fast = compiled(x) if compiled is not None else None
+            if fast is not None:
+                pooled[layers[0]].append(pool_activation(fast(x), pool).float().cpu())
+                out = None
+            else:
+                out = cap.run(x)
+                for name in layers:
+                    pooled[name].append(cap[name])
             if with_predictions and out is not None:
                 logits = first_tensor(out)
                 if logits is not None:
@@ -102,11 +146,18 @@ def extract(
             done += int(batch.shape[0])
             if progress is not None:
                 progress(done, total)
-    if not pooled:
+    if done == 0:
         raise InvalidInputError("No images to extract features from.")
-    features = torch.cat(pooled).numpy()
+    features = {name: torch.cat(parts).numpy() for name, parts in pooled.items()}
     predictions = torch.cat(preds).numpy() if with_predictions and preds else None
-    return FeatureBatch(features, predictions)
+    return features, predictions
+
+
+def even_spread(n: int, count: int | None) -> list[int]:
+    """Indices of ``count`` items spread evenly over ``n`` (all of them when ``count`` is None or >= n)."""
+    if count is None or count >= n:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, max(count, 1)).round().astype(int).tolist()))
 
 
 def extract_features(

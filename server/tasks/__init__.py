@@ -12,16 +12,18 @@ from types import MappingProxyType
 
 from server.audits import AUDIT_TASK
 from server.checkpoints import COMPARE_TASK
+from server.compare import CKA_TASK
 from server.deepvis import DEEPVIS_TASK
 from server.jobs import Task
 from server.projections import FEATURES_TASK, PROJECTION_TASK
-from server.tasks import audits, deepvis, projections
+from server.tasks import audits, compare, deepvis, projections
 from server.top_images import TOP_IMAGES_TASK
 
 TASKS: Mapping[str, Task] = MappingProxyType(
     {
         AUDIT_TASK: audits.audit,
         COMPARE_TASK: audits.checkpoint_compare,
+        CKA_TASK: compare.cka,
         DEEPVIS_TASK: deepvis.deepvis,
         TOP_IMAGES_TASK: deepvis.top_images,
         PROJECTION_TASK: projections.projection,

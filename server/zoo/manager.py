@@ -263,6 +263,24 @@ class ZooManager:
         model = prepare_for_inference(model, self.device)
         return LoadedModel(spec.card.id, model, card_with_labels(spec.card), self.device, untrained, source)
 
+    def with_state(self, model_id: str, state: dict[str, torch.Tensor], source: str) -> LoadedModel:
+        """``model_id``'s architecture with the weights of ``state`` (a checkpoint), not kept in the LRU:
+        it counts against the memory budget for as long as the caller holds it. ``source`` names the
+        weights in answers and in content-keyed caches (so it must differ per checkpoint)."""
+        from server.zoo.checkpoints import load_into
+
+        spec = get_spec(model_id)
+        with self._build_lock:
+            size = self.estimate_bytes(spec)
+            self._make_room(model_id, size)
+            model = spec.build()
+            load_into(model, dict(state), source=source)
+            model = prepare_for_inference(model, self.device)
+            loaded = LoadedModel(spec.card.id, model, card_with_labels(spec.card), self.device, False, source)
+            with self._lock:  # counted like an evicted model still in use: until its last reference goes
+                self._evicted.append((weakref.ref(loaded), size or model_bytes(model)))
+        return loaded
+
     def loaded_ids(self) -> list[tuple[str, bool]]:
         with self._lock:
             return list(self._loaded)

@@ -9,8 +9,10 @@ from torch import nn
 
 from server.engine.features import (
     check_features,
+    even_spread,
     extract,
     extract_features,
+    extract_layers,
     image_batches,
     pool_activation,
     reduce_features,
@@ -146,3 +148,20 @@ def test_a_concurrent_forward_on_the_same_model_is_neither_stopped_nor_recorded(
     np.testing.assert_allclose(feats, [[1.5, -1.5], [-0.25, 0.25]])  # only our two images
     assert other["out"].shape == (2, 3)  # the other thread's forward ran to the end
     assert active_hook_count(model) == 0
+
+
+def test_extract_layers_gives_each_layers_features_in_one_pass_and_leaves_no_hooks() -> None:
+    model = tiny(Boom())  # the forward may not go past the last layer asked for
+    feats, preds = extract_layers(model, ["0", "1"], [X[:1], X[1:]], "max")
+    assert preds is None
+    np.testing.assert_array_equal(feats["0"], extract(tiny(), "0", [X], "max").features)
+    np.testing.assert_array_equal(feats["1"], [[4.0, 2.0], [0.0, 1.0]])
+    assert active_hook_count(model) == 0
+    with pytest.raises(InvalidInputError, match="at least one layer"):
+        extract_layers(model, [], [X])
+
+
+def test_even_spread_takes_the_ends_and_everything_when_asked_for_more() -> None:
+    assert even_spread(10, 4) == [0, 3, 6, 9]
+    assert even_spread(5, None) == even_spread(5, 9) == [0, 1, 2, 3, 4]
+    assert even_spread(1797, 64)[-1] == 1796 and len(even_spread(1797, 64)) == 64

@@ -10,7 +10,15 @@ from server.tasks import TASKS
 
 
 def test_the_table_names_every_job_kind_and_cannot_be_changed_by_importing_a_module():
-    assert set(TASKS) == {"audit", "checkpoint_compare", "deepvis", "top_images", "projection", "features"}
+    assert set(TASKS) == {
+        "audit",
+        "checkpoint_compare",
+        "compare_cka",
+        "deepvis",
+        "top_images",
+        "projection",
+        "features",
+    }
     with pytest.raises(TypeError):
         TASKS["extra"] = lambda ctx, params: None  # type: ignore[index]
 
@@ -45,6 +53,20 @@ def test_the_checkpoint_task_calls_its_service_and_reports_progress(services):
         "loading digits_cnn:epoch_03",
         "comparing",
     ]
+
+
+def test_the_cka_task_calls_its_service_and_reports_progress(services):
+    params = {
+        "a": {"model": "digits_cnn", "checkpoint": "epoch_10"},
+        "b": {"model": "digits_cnn", "checkpoint": "epoch_30"},
+        "dataset": "digits",
+        "max_images": 32,
+    }
+    state, reports = run(services, "compare_cka", params)
+    assert state.status == "succeeded", state.error
+    assert state.result == services.compare.cka(params)
+    assert reports[-1][1] == "comparing layers"
+    assert any(m.startswith("digits_cnn: extracting 5 layers") for _p, m in reports)
 
 
 def test_a_task_runs_with_the_services_of_the_jobs_data_dir(services, tmp_path):

@@ -77,3 +77,24 @@ def test_api_answers_507_with_the_setting_to_change(tmp_path):
         body = r.json()
         assert body["error"] == "InsufficientStorageError" and "CONVLENS_MODEL_MEMORY_BYTES" in body["detail"]
         assert client.get("/api/v1/models/digits_cnn/layers").status_code == 200  # the server goes on
+
+
+def test_a_model_with_a_checkpoints_weights_counts_while_held_and_a_misfit_is_a_422(small_zoo):
+    import gc
+
+    import torch
+
+    from server.errors import InvalidInputError
+
+    state = {k: torch.ones_like(v) for k, v in small_zoo.spec("digits_cnn").build().state_dict().items()}
+    before = small_zoo.used_bytes()
+    held = small_zoo.with_state("digits_cnn", state, "checkpoint 'ones.safetensors'")
+    assert held.cache_key == "digits_cnn:checkpoint 'ones.safetensors'" and not held.untrained
+    assert float(held.model.features[0].weight.min()) == 1.0
+    assert small_zoo.used_bytes() == before + model_bytes(held.model)
+    assert small_zoo.loaded_ids() == []  # not in the LRU: the caller keeps it
+    del held
+    gc.collect()
+    assert small_zoo.used_bytes() == before
+    with pytest.raises(InvalidInputError, match="does not fit the architecture"):
+        small_zoo.with_state("digits_cnn", {"features.0.weight": torch.ones(1)}, "checkpoint 'bad.pt'")

@@ -75,6 +75,10 @@ class PredictionOut(BaseModel):
 
 
 PRECISION_DOC = 'what produced the numbers: "exact" (fp32) or "fast (...)" (bf16 autocast; precision=fast)'
+COMPILED_DOC = (
+    "whether torch.compile'd code produced it (CONVLENS_COMPILE=auto: exact answers run compiled once the "
+    "background compile of that model, layer and batch shape is ready; until then, and for fast precision, eager)"
+)
 
 
 class PredictOut(BaseModel):
@@ -82,6 +86,7 @@ class PredictOut(BaseModel):
     untrained: bool
     pretrained: bool
     precision: str = Field("exact", description=PRECISION_DOC)
+    compiled: bool = Field(False, description=COMPILED_DOC)
     image_sha256: str
     predictions: list[PredictionOut]
     input_url: str
@@ -108,6 +113,7 @@ class ActivationsOut(BaseModel):
     untrained: bool
     pretrained: bool
     precision: str = Field("exact", description=PRECISION_DOC)
+    compiled: bool = Field(False, description=COMPILED_DOC)
     layer: str
     layer_type: str
     kind: str
@@ -122,6 +128,9 @@ class ActivationsOut(BaseModel):
     channel_url_template: str = Field(description="replace {index} with a channel index")
     npy_url: str
     input_url: str
+    predictions: list[PredictionOut] | None = Field(
+        None, description="with top_k: the image's top-k predictions, from the same forward"
+    )
 
 
 class FilterStatsOut(BaseModel):

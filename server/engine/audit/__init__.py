@@ -10,12 +10,14 @@ audit itself; :mod:`.gates`, :mod:`.checkpoints` and :mod:`.whatif` build on it.
 """
 
 from server.engine.audit.checkpoints import (
+    ChangedFilter,
     CheckpointComparison,
     LayerUpdate,
     check_same_architecture,
     compare_series,
     compare_state_dicts,
     epoch_of,
+    most_changed_filters,
 )
 from server.engine.audit.checks import (
     Redundancy,
@@ -36,7 +38,9 @@ from server.engine.audit.response import (
 from server.engine.audit.results import KINDS, AuditResult, Batch, FilterFlag, LayerAudit
 from server.engine.audit.run import analyse, audit_model
 from server.engine.audit.similarity import (
+    best_matches,
     centred_gram,
+    cka_between,
     cka_from_grams,
     cluster_drive,
     correlation_clusters,
@@ -54,6 +58,7 @@ __all__ = [
     "AuditResult",
     "AuditThresholds",
     "Batch",
+    "ChangedFilter",
     "ChannelAccumulator",
     "ChannelStatistics",
     "CheckpointComparison",
@@ -68,8 +73,10 @@ __all__ = [
     "analyse",
     "at_response_points",
     "audit_model",
+    "best_matches",
     "centred_gram",
     "check_same_architecture",
+    "cka_between",
     "cka_from_grams",
     "cluster_drive",
     "compare_series",
@@ -82,6 +89,7 @@ __all__ = [
     "knn_purity_from_gram",
     "linear_cka",
     "low_variance_filters",
+    "most_changed_filters",
     "output_channels",
     "parse_gates",
     "positive_weight_share",

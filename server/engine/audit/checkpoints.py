@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -127,6 +128,35 @@ def compare_state_dicts(
         relative_update=math.sqrt(total_delta / total_norm) if total_norm > 0 else float("inf"),
         epochs=float(eb - ea) if ea is not None and eb is not None and eb != ea else None,
     )
+
+
+@dataclass(frozen=True)
+class ChangedFilter:
+    layer: str
+    index: int
+    change: float  # ||ΔW_f|| / ||W_f||
+
+
+def most_changed_filters(
+    comparison: CheckpointComparison, top: int, layers: Collection[str] | None = None
+) -> list[ChangedFilter]:
+    """The ``top`` filters of ``layers`` (default: every compared layer) whose weights moved most, relative to
+    their size; ties keep the layer order and then the filter order."""
+    if top < 1:
+        raise InvalidInputError(f"Ask for at least one changed filter, not {top}.")
+    known = [u.layer for u in comparison.layers]
+    wanted = known if layers is None else [name for name in known if name in set(layers)]
+    if layers is not None and not wanted:
+        raise InvalidInputError(
+            f"No compared weights in {', '.join(sorted(layers))}; layers with weights: {', '.join(known[:8])}."
+        )
+    found = [
+        ChangedFilter(u.layer, i, float(c))
+        for u in comparison.layers
+        if u.layer in wanted
+        for i, c in enumerate(u.filter_change)
+    ]
+    return sorted(found, key=lambda f: -f.change)[:top]  # sorted() is stable
 
 
 def compare_series(

@@ -125,6 +125,19 @@ def cka_from_grams(grams: list[np.ndarray]) -> np.ndarray:
     return np.clip(cka, 0.0, 1.0)
 
 
+def cka_between(grams_a: list[np.ndarray], grams_b: list[np.ndarray]) -> np.ndarray:
+    """The (La, Lb) linear CKA between every layer of one network and every layer of another, from the
+    centred Gram matrices of both on the same N inputs (which layer of A corresponds to which of B)."""
+    if not grams_a or not grams_b:
+        return np.zeros((len(grams_a), len(grams_b)))
+    return cka_from_grams([*grams_a, *grams_b])[: len(grams_a), len(grams_a) :]
+
+
+def best_matches(cka: np.ndarray) -> list[int]:
+    """For each row (a layer of A), the column (layer of B) of highest CKA; ties go to the earlier layer."""
+    return [int(np.argmax(row)) for row in np.asarray(cka)]
+
+
 def knn_purity_from_gram(gram: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     """Mean share of each point's ``k`` nearest neighbours (Euclidean, from a Gram matrix) with its label."""
     labels = np.asarray(labels)

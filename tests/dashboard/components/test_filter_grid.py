@@ -72,3 +72,16 @@ class TileParser(HTMLParser):
         parser = cls()
         parser.feed(markup)
         return parser.tiles
+
+
+def test_a_second_grid_on_a_page_has_its_own_id_so_that_its_tiles_select_nothing():
+    acts = {
+        "layer": "features.3",
+        "channels": CHANNELS,
+        "mosaic_grid": {"rows": 2, "cols": 2, "tile_h": 4, "tile_w": 4, "pad": 1},
+        "mosaic_url": "/api/v1/artifacts/abc/mosaic_per_channel.png",
+    }
+    assert filter_grid(acts, [0, 1]).children.startswith('<div id="filter-grid-tiles" ')  # static/explore.js
+    assert filter_grid(acts, [0, 1], grid_id="compare-grid-a").children.startswith(
+        '<div id="compare-grid-a" '
+    )

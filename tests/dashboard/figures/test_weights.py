@@ -59,3 +59,11 @@ def test_unexpected_shapes_and_messages_give_an_annotated_empty_figure():
     fig = filter_weights_figure({"layer": "x", "index": 0, "values": np.zeros((2, 2, 2, 2)).tolist()})
     assert fig.data == () and "Cannot draw" in fig.layout.annotations[0].text
     assert message_figure("Pick an image").layout.annotations[0].text == "Pick an image"
+
+
+def test_a_given_bound_fixes_the_colour_scale_so_two_figures_of_one_filter_compare():
+    payload = {"layer": "features.2", "index": 0, "values": np.full((2, 3, 3), 0.1).tolist()}
+    own = filter_weights_figure(payload).data[0]
+    shared = filter_weights_figure(payload, bound=0.5).data[0]
+    assert (own.zmin, own.zmax) == pytest.approx((-0.1, 0.1))
+    assert (shared.zmin, shared.zmax) == (-0.5, 0.5)

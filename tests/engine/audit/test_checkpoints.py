@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from server.engine.audit.checkpoints import compare_series, compare_state_dicts
+from server.engine.audit.checkpoints import compare_series, compare_state_dicts, most_changed_filters
 from server.errors import InvalidInputError
 from server.zoo.checkpoints import read_state_dict
 from server.zoo.digits import SNAPSHOT_EPOCHS, snapshot_paths
@@ -74,3 +74,39 @@ def test_checkpoints_of_different_architectures_are_refused():
         compare_state_dicts(a, {**a, "fc.weight": torch.randn(2, 2)})
     with pytest.raises(InvalidInputError, match="unchanged_update"):
         compare_state_dicts(a, a, unchanged_update=2.0)
+
+
+def test_most_changed_filters_rank_by_relative_change_within_the_layers_asked_for():
+    a = {
+        "c1.weight": torch.ones(3, 1, 2, 2),
+        "c2.weight": torch.ones(2, 3, 1, 1),
+        "c1.bias": torch.zeros(3),
+    }
+    b = copy.deepcopy(a)
+    b["c1.weight"][1] *= 1.5  # relative change 0.5
+    b["c1.weight"][2] *= 1.1  # 0.1
+    b["c2.weight"][0] *= 3.0  # 2.0
+    b["c1.bias"] += 100  # not a filter's weights: never ranked
+    comparison = compare_state_dicts(a, b, ("a", "b"))
+    top = most_changed_filters(comparison, 3)
+    assert [(f.layer, f.index) for f in top] == [("c2", 0), ("c1", 1), ("c1", 2)]
+    assert [f.change for f in top] == pytest.approx([2.0, 0.5, 0.1])
+    only_c1 = most_changed_filters(comparison, 5, ["c1"])
+    assert [(f.layer, f.index) for f in only_c1] == [
+        ("c1", 1),
+        ("c1", 2),
+        ("c1", 0),
+    ]  # all three, ties stable
+    with pytest.raises(InvalidInputError, match="No compared weights in c9"):
+        most_changed_filters(comparison, 3, ["c9"])
+    with pytest.raises(InvalidInputError, match="at least one"):
+        most_changed_filters(comparison, 0)
+
+
+def test_the_digits_filters_that_moved_most_after_epoch_1_moved_more_than_the_layer(digits_model):
+    snaps = dict(digits_snapshots(digits_model))
+    comparison = compare_state_dicts(snaps["epoch_01"], snaps["epoch_30"], ("epoch_01", "epoch_30"))
+    top = most_changed_filters(comparison, 4, ["features.2"])
+    layer = next(u for u in comparison.layers if u.layer == "features.2")
+    assert all(f.change >= layer.relative_update for f in top)
+    assert [f.change for f in top] == sorted((f.change for f in top), reverse=True)

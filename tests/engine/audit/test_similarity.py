@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from server.engine.audit.similarity import (
+    best_matches,
     centred_gram,
+    cka_between,
     cka_from_grams,
     correlation_clusters,
     input_drive,
@@ -59,3 +61,20 @@ def test_input_drive_of_a_hand_set_conv_and_linear():
         lin.weight.copy_(torch.tensor([[1.0, 1.0, -2.0, 0.0]]))
     np.testing.assert_allclose(input_drive(lin.weight, 1, np.array([1.0, 1.0])), [[2.0, 2.0]])
     assert input_drive(lin.weight, 1, np.ones(3)) is None
+
+
+def test_cka_between_two_networks_is_the_cross_block_and_best_matches_pick_each_rows_peak():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100, 5))
+    a = [x, np.tanh(x @ rng.normal(size=(5, 8))), rng.normal(size=(100, 3))]
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    b = [rng.normal(size=(100, 4)), 2 * x @ q]  # B's layer 1 is A's layer 0 rotated and scaled
+    cka = cka_between([centred_gram(f) for f in a], [centred_gram(f) for f in b])
+    assert cka.shape == (3, 2)
+    for i, fa in enumerate(a):
+        for j, fb in enumerate(b):
+            assert cka[i, j] == pytest.approx(linear_cka(fa, fb))
+    assert cka[0, 1] == pytest.approx(1.0)
+    assert best_matches(cka)[0] == 1
+    assert best_matches(np.array([[0.5, 0.5], [0.1, 0.9]])) == [0, 1]  # a tie goes to the earlier layer
+    assert cka_between([], [centred_gram(x)]).shape == (0, 1)
