@@ -34,6 +34,7 @@ from server.projections import ProjectionService
 from server.recurrent import RecurrentService
 from server.tasks import TASKS
 from server.top_images import TopImagesService
+from server.weight_pulls import WeightPullService
 from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
@@ -57,6 +58,7 @@ class Services:
     top_images: TopImagesService
     gan: GanService
     recurrent: RecurrentService
+    weight_pulls: WeightPullService
     jobs: JobManager = field(init=False, repr=False)  # built last: its runner runs jobs with these services
     _by_data_dir: dict[str, Services] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -93,6 +95,7 @@ class Services:
             top_images=TopImagesService(zoo, datasets, artifacts),
             gan=GanService(settings, zoo, artifacts),
             recurrent=RecurrentService(zoo, datasets, artifacts),
+            weight_pulls=WeightPullService(settings, zoo),
         )
         services.jobs = jobs or build_job_manager(settings, services)
         return services
