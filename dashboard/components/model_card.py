@@ -58,7 +58,7 @@ def weights_pull_button() -> html.Button:
         "Download the official weights (SHA-256 checked)",
         id="weights-pull-button",
         n_clicks=0,
-        className="cl-button",
+        className="cl-btn",
         title="POST /api/v1/models/{id}/weights/pull, as `convlens weights pull` does",
     )
 
