@@ -106,8 +106,9 @@ def on_choose_latent(seed, _next, image_id):
     Input("model-picker", "value"),
     Input("untrained-toggle", "value"),
     Input("precision-toggle", "value"),
+    Input("weights-pulled", "data"),  # the weights just arrived: predict with them
 )
-def on_show_predictions(image_id, model, toggle, precision):
+def on_show_predictions(image_id, model, toggle, precision, _pulled):
     return view.show_predictions(image_id, model, is_untrained(toggle), precision_of(precision))
 
 
@@ -119,8 +120,9 @@ def on_show_predictions(image_id, model, toggle, precision):
     Input("untrained-toggle", "value"),
     Input("selected-layer", "data"),
     Input("precision-toggle", "value"),
+    Input("weights-pulled", "data"),
 )
-def on_load_activations(image_id, model, toggle, layer, precision):
+def on_load_activations(image_id, model, toggle, layer, precision, _pulled):
     return view.load_activations(image_id, model, is_untrained(toggle), layer, precision_of(precision))
 
 
