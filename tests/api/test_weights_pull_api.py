@@ -8,36 +8,20 @@ import time
 
 import pytest
 
+from tests.weights_mirror import mirrored_api
+
 MODEL = "squeezenet1_1"
-
-
-def _client(tmp_path, allow: bool):
-    from fastapi.testclient import TestClient
-
-    from server.api.app import create_app
-    from server.config import get_settings
-    from server.services import Services
-    from server.zoo.manager import ZooManager
-
-    settings = get_settings().model_copy(
-        update={
-            "data_dir": tmp_path / "data",
-            "preload_default_model": False,
-            "allow_weight_downloads": allow,
-        }
-    )
-    return TestClient(create_app(services=Services.from_settings(settings, zoo=ZooManager("cpu"))))
 
 
 @pytest.fixture
 def api(weights_mirror, tmp_path):
-    with _client(tmp_path, allow=True) as client:
+    with mirrored_api(tmp_path, allow_downloads=True) as client:
         yield client
 
 
 @pytest.fixture
 def api_off(weights_mirror, tmp_path):
-    with _client(tmp_path, allow=False) as client:
+    with mirrored_api(tmp_path, allow_downloads=False) as client:
         yield client
 
 

@@ -5,6 +5,7 @@ weights present once it has finished."""
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 import pytest
 from dash import no_update
@@ -14,6 +15,7 @@ from dashboard.components.model_card import model_card, weights_pull_progress
 from dashboard.views import explore
 from dashboard.views import weights as view
 from tests.dashboard.trees import find, texts
+from tests.weights_mirror import mirrored_api
 
 MODEL = "squeezenet1_1"
 
@@ -22,48 +24,31 @@ def _button(tree) -> list:
     return list(find(tree, lambda c: getattr(c, "id", None) == "weights-pull-button"))
 
 
-def _api(tmp_path, allow: bool):
-    from fastapi.testclient import TestClient
-
-    from server.api.app import create_app
-    from server.config import get_settings
-    from server.services import Services
-    from server.zoo.manager import ZooManager
-
-    settings = get_settings().model_copy(
-        update={
-            "data_dir": tmp_path / "data",
-            "preload_default_model": False,
-            "allow_weight_downloads": allow,
-        }
-    )
-    return TestClient(create_app(services=Services.from_settings(settings, zoo=ZooManager("cpu"))))
-
-
-def _wired(http):
-    client = api_client.ApiClient("http://testserver", http=http)
-    api_client.set_client(client)
-    return client
-
-
 @pytest.fixture
-def allowed(weights_mirror, tmp_path):
-    """The dashboard's client wired to an API with CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true."""
-    with _api(tmp_path, allow=True) as http:
+def wired(weights_mirror, tmp_path):
+    """``wired(allow)``: the dashboard's client on an API with CONVLENS_ALLOW_WEIGHT_DOWNLOADS set so."""
+    with ExitStack() as stack:
+
+        def wire(allow: bool) -> api_client.ApiClient:
+            http = stack.enter_context(mirrored_api(tmp_path, allow_downloads=allow))
+            client = api_client.ApiClient("http://testserver", http=http)
+            api_client.set_client(client)
+            return client
+
         try:
-            yield _wired(http)
+            yield wire
         finally:
             api_client.set_client(None)
 
 
 @pytest.fixture
-def off(weights_mirror, tmp_path):
-    """The same with downloads off (the default)."""
-    with _api(tmp_path, allow=False) as http:
-        try:
-            yield _wired(http)
-        finally:
-            api_client.set_client(None)
+def allowed(wired):
+    return wired(True)
+
+
+@pytest.fixture
+def off(wired):
+    return wired(False)
 
 
 def test_the_button_shows_only_when_the_api_allows_downloads(allowed):
