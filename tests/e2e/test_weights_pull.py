@@ -40,6 +40,7 @@ def pull_servers(tmp_path_factory):
             "CONVLENS_ALLOW_WEIGHT_DOWNLOADS": "true",
             "CONVLENS_WEIGHTS_MIRROR": mirror.base_url,
             "CONVLENS_TEST_OFFICIAL_URLS": json.dumps(mirror.official),
+            "TORCH_HOME": str(tmp / "torch"),  # no hub cache of this machine's
         }
         with server_process("tests.e2e.mirrored_api", api_env, f"{api}/readyz", tmp / "logs" / "api.log"):
             port = free_port()
@@ -66,6 +67,7 @@ def test_the_card_button_pulls_the_weights_and_the_card_then_shows_them(pull_ser
     try:
         page.goto(f"{dashboard}/?model={MODEL}&image=sample:chelsea")
         page.wait_for_selector("#weights-pull-button")
+        page.wait_for_selector("#predictions-error:has-text('Could not download the weights')")
         page.click("#weights-pull-button")
         page.wait_for_selector(f"#weights-pull-status:has-text('stored as {MODEL}-{sha256[:8]}.safetensors')")
         page.wait_for_selector(f"#model-card-body:has-text('{MODEL}-{sha256[:8]}.safetensors')")
