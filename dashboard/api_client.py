@@ -249,6 +249,10 @@ class ApiClient:
         path = f"{API}/models/{quote(model)}/{route}"
         return self._json("POST", path, params=self._params(untrained), json=body, timer=timer)
 
+    def start_weights_pull(self, model: str, timer: CallTimer | None = None) -> dict[str, Any]:
+        """``POST /models/{model}/weights/pull``: download the official weights as a job (when the API allows)."""
+        return self._json("POST", f"{API}/models/{quote(model)}/weights/pull", timer=timer)
+
     def start_deepvis(
         self, model: str, body: dict[str, Any], untrained: bool = False, timer: CallTimer | None = None
     ) -> dict[str, Any]:

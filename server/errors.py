@@ -54,6 +54,12 @@ class PayloadTooLargeError(ConvLensError):
     status_code = 413
 
 
+class ForbiddenError(ConvLensError):
+    """A request this server's settings do not permit (the message names the setting that would)."""
+
+    status_code = 403
+
+
 class ConflictError(ConvLensError):
     """A request that clashes with stored state (a dataset name already taken, a finished job...)."""
 

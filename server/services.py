@@ -35,6 +35,7 @@ from server.projections import ProjectionService
 from server.recurrent import RecurrentService
 from server.tasks import TASKS
 from server.top_images import TopImagesService
+from server.weight_pulls import WeightPullService
 from server.zoo.builtin import ensure_registered
 from server.zoo.manager import ZooManager
 
@@ -59,6 +60,7 @@ class Services:
     gan: GanService
     recurrent: RecurrentService
     microscope: MicroscopeService
+    weight_pulls: WeightPullService
     jobs: JobManager = field(init=False, repr=False)  # built last: its runner runs jobs with these services
     _by_data_dir: dict[str, Services] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -99,6 +101,7 @@ class Services:
             gan=GanService(settings, zoo, artifacts),
             recurrent=RecurrentService(zoo, datasets, artifacts),
             microscope=MicroscopeService(zoo, datasets, artifacts, top_images, deepvis, audits, explore),
+            weight_pulls=WeightPullService(settings, zoo),
         )
         services.jobs = jobs or build_job_manager(settings, services)
         return services

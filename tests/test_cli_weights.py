@@ -22,17 +22,9 @@ def run(argv, capsys):
 @pytest.fixture
 def api(weights_mirror, tmp_path):
     """The API over the environment's settings (the mirror's models dir), with a zoo of its own."""
-    from fastapi.testclient import TestClient
+    from tests.weights_mirror import mirrored_api
 
-    from server.api.app import create_app
-    from server.config import get_settings
-    from server.services import Services
-    from server.zoo.manager import ZooManager
-
-    settings = get_settings().model_copy(
-        update={"data_dir": tmp_path / "data", "preload_default_model": False}
-    )
-    with TestClient(create_app(services=Services.from_settings(settings, zoo=ZooManager("cpu")))) as client:
+    with mirrored_api(tmp_path) as client:
         yield client
 
 

@@ -93,3 +93,21 @@ class Mirror:
         (self.folder / name).write_bytes(data)
         self.official[model_id] = f"{OFFICIAL_BASE}/{name}"
         return state, sha256
+
+
+def mirrored_api(tmp_path: Path, allow_downloads: bool | None = None):
+    """A TestClient (to use as a context manager) of the API over the environment's settings, which the
+    ``weights_mirror`` fixture points at its models dir and mirror, with a zoo of its own; ``allow_downloads``
+    sets CONVLENS_ALLOW_WEIGHT_DOWNLOADS (None: as the environment says)."""
+    from fastapi.testclient import TestClient
+
+    from server.api.app import create_app
+    from server.config import get_settings
+    from server.services import Services
+    from server.zoo.manager import ZooManager
+
+    update: dict[str, object] = {"data_dir": tmp_path / "data", "preload_default_model": False}
+    if allow_downloads is not None:
+        update["allow_weight_downloads"] = allow_downloads
+    settings = get_settings().model_copy(update=update)
+    return TestClient(create_app(services=Services.from_settings(settings, zoo=ZooManager("cpu"))))

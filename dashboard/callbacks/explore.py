@@ -1,12 +1,15 @@
 """Wiring of the explore page: each callback reads Dash's inputs and context and returns what a function of
-``dashboard.views.explore`` computes (same name without ``on_``)."""
+``dashboard.views.explore`` (or, for the card's weight pull, ``dashboard.views.weights``) computes (same name
+without ``on_``)."""
 
 from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx
 
+from dashboard.callbacks.polling import on_job_tick
 from dashboard.views import camera as camera_view
 from dashboard.views import explore as view
+from dashboard.views import weights
 from dashboard.views.common import is_untrained, precision_of
 
 
@@ -26,9 +29,10 @@ def on_load_models(initial):
     Output("selected-layer", "data"),
     Input("model-picker", "value"),
     Input("untrained-toggle", "value"),
+    Input("weights-pulled", "data"),  # the weights just arrived: show the card and the layers again
     State("selected-layer", "data"),
 )
-def on_show_model(model, toggle, current_layer):
+def on_show_model(model, toggle, _pulled, current_layer):
     return view.show_model(model, is_untrained(toggle), current_layer)
 
 
@@ -103,8 +107,9 @@ def on_choose_latent(seed, _next, image_id):
     Input("model-picker", "value"),
     Input("untrained-toggle", "value"),
     Input("precision-toggle", "value"),
+    Input("weights-pulled", "data"),  # the weights just arrived: predict with them
 )
-def on_show_predictions(image_id, model, toggle, precision):
+def on_show_predictions(image_id, model, toggle, precision, _pulled):
     return view.show_predictions(image_id, model, is_untrained(toggle), precision_of(precision))
 
 
@@ -116,8 +121,9 @@ def on_show_predictions(image_id, model, toggle, precision):
     Input("untrained-toggle", "value"),
     Input("selected-layer", "data"),
     Input("precision-toggle", "value"),
+    Input("weights-pulled", "data"),
 )
-def on_load_activations(image_id, model, toggle, layer, precision):
+def on_load_activations(image_id, model, toggle, layer, precision, _pulled):
     return view.load_activations(image_id, model, is_untrained(toggle), layer, precision_of(precision))
 
 
@@ -233,4 +239,28 @@ clientside_callback(
     """,
     Output("explore-url-synced", "data"),
     Input("explore-query", "data"),
+)
+
+
+@callback(
+    Output("weights-pull-job", "data"),
+    Output("weights-pull-status", "children"),
+    Output("weights-pull-poll", "disabled"),
+    Input("weights-pull-button", "n_clicks"),
+    State("model-picker", "value"),
+    prevent_initial_call=True,
+)
+def on_start_pull(n_clicks, model):
+    return weights.start_pull(n_clicks, model)
+
+
+on_job_tick(
+    "weights-pull-poll",
+    "weights-pull-job",
+    [
+        Output("weights-pull-status", "children", allow_duplicate=True),
+        Output("weights-pull-poll", "disabled", allow_duplicate=True),
+        Output("weights-pulled", "data"),
+    ],
+    weights.poll_pull,
 )

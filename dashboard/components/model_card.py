@@ -1,4 +1,6 @@
-"""The model card: what the network is, what it expects, and whether its weights are trained."""
+"""The model card: what the network is, what it expects, and whether its weights are trained; with
+CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true on the API, a button that pulls missing official weights and the pull's
+progress."""
 
 from __future__ import annotations
 
@@ -45,7 +47,48 @@ def model_card(card: dict[str, Any]) -> html.Div:
         )
     elif not card.get("pretrained") and card.get("weights_message"):
         children.append(html.P(card["weights_message"], className="cl-card-warn"))
+    if card.get("weights_pull") and not card.get("untrained"):
+        children.append(weights_pull_button())
     return html.Div(children, className="cl-model-card", id="model-card-body")
+
+
+def weights_pull_button() -> html.Button:
+    """Shown only when the card says ``weights_pull``: the API would download the official weights."""
+    return html.Button(
+        "Download the official weights (SHA-256 checked)",
+        id="weights-pull-button",
+        n_clicks=0,
+        className="cl-btn",
+        title="POST /api/v1/models/{id}/weights/pull, as `convlens weights pull` does",
+    )
+
+
+def weights_pull_progress(job: dict[str, Any]) -> html.Div:
+    """A pull job (the API's job JSON) as one progress bar per file: bytes received of the announced total."""
+    files = (job.get("frame") or {}).get("files") or []
+    rows: list[Any] = []
+    for f in files:
+        received, total = int(f.get("received") or 0), f.get("total")
+        of = f" of {_megabytes(int(total))}" if total else ""
+        rows.append(
+            html.Div(
+                [
+                    html.Span(f"{f.get('name', '')}: {_megabytes(received)}{of}", className="cl-pull-file"),
+                    html.Progress(value=str(received), max=str(total or max(received, 1))),
+                ],
+                className="cl-pull-row",
+            )
+        )
+    message = job.get("message") or f"Download {job.get('status', '')}"
+    return html.Div(
+        rows or [html.Span(message, className="cl-pull-message")],
+        className="cl-pull-progress",
+        id="weights-pull-progress",
+    )
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 def _short(values: Any) -> str:

@@ -64,6 +64,9 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id="selected-layer", data=state.layer),
             dcc.Store(id="selected-filter", data={"layer": state.layer, "index": state.filter}),
             dcc.Store(id="layers-data"),
+            dcc.Store(id="weights-pull-job"),  # {"job_id", "model"} of a running weight pull
+            dcc.Store(id="weights-pulled"),  # set when a pull succeeds: the card and layers are shown again
+            dcc.Interval(id="weights-pull-poll", interval=300, disabled=True),
             dcc.Store(id="activations-data"),
             dcc.Store(id="layer-click"),  # {"layer", "at"}, set by static/explore.js on a layer click
             dcc.Store(id="tile-click"),  # {"index", "at"}, set by static/explore.js on a tile click
@@ -92,6 +95,7 @@ def layout(**query: Any) -> html.Div:
                                 ),
                                 html.Div(id="model-error"),
                                 dcc.Loading(html.Div(id="model-card"), type="dot", delay_show=200),
+                                html.Div(id="weights-pull-status", role="status"),
                             ]
                         ),
                         panel_id="panel-model",

@@ -30,6 +30,7 @@ from server.api.routers import (
     optvis,
     projections,
     recurrent,
+    weights,
 )
 from server.api.shutdown import Drain, DrainMiddleware
 from server.config import Settings, get_settings
@@ -52,6 +53,7 @@ ROUTERS: list[Any] = [
     compare.router,
     gan.router,
     recurrent.router,
+    weights.router,
 ]
 
 

@@ -27,6 +27,7 @@ from server.projections import ProjectionService
 from server.recurrent import RecurrentService
 from server.services import Services
 from server.top_images import TopImagesService
+from server.weight_pulls import WeightPullService
 from server.zoo.manager import ZooManager
 
 
@@ -70,6 +71,7 @@ DeepVisDep = Annotated[DeepVisService, Depends(_service("deepvis"))]
 TopImagesDep = Annotated[TopImagesService, Depends(_service("top_images"))]
 GanDep = Annotated[GanService, Depends(_service("gan"))]
 RecurrentDep = Annotated[RecurrentService, Depends(_service("recurrent"))]
+WeightPullsDep = Annotated[WeightPullService, Depends(_service("weight_pulls"))]
 
 Reply = TypeVar("Reply", bound=JobStarted)
 

@@ -15,6 +15,8 @@ from server.api.schemas.errors import ErrorOut
 _MEANING = {
     400: "The body cannot be parsed (malformed JSON or multipart).",
     401: "The API token is missing or wrong (only when CONVLENS_API_TOKEN is set).",
+    403: "Not permitted by this server's settings (the message names the setting, e.g. "
+    "CONVLENS_ALLOW_WEIGHT_DOWNLOADS).",
     404: "Unknown model, layer, dataset, job or file (the message names the closest valid names).",
     409: "Conflicts with stored state (weights unavailable, a name already taken, a finished job).",
     413: "The upload, image or archive is over the configured limits.",

@@ -16,8 +16,9 @@ from server.compare import CKA_TASK
 from server.deepvis import DEEPVIS_TASK
 from server.jobs import Task
 from server.projections import FEATURES_TASK, PROJECTION_TASK
-from server.tasks import audits, compare, deepvis, projections
+from server.tasks import audits, compare, deepvis, projections, weights
 from server.top_images import TOP_IMAGES_TASK
+from server.weight_pulls import WEIGHT_PULL_TASK
 
 TASKS: Mapping[str, Task] = MappingProxyType(
     {
@@ -28,5 +29,6 @@ TASKS: Mapping[str, Task] = MappingProxyType(
         TOP_IMAGES_TASK: deepvis.top_images,
         PROJECTION_TASK: projections.projection,
         FEATURES_TASK: projections.features,
+        WEIGHT_PULL_TASK: weights.weight_pull,
     }
 )

@@ -5,6 +5,7 @@ here), the lecture's architectures from torchvision and timm; :func:`ensure_regi
 from __future__ import annotations
 
 import functools
+import http.client
 import importlib
 import re
 import threading
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from server.config import get_settings
+from server.errors import DownloadFailedError
 from server.zoo.catalogue import read_catalogue, register_catalogue_models
 from server.zoo.checkpoints import load_into, read_state_dict
 from server.zoo.imagenet import IMAGENET_MEAN, IMAGENET_STD
@@ -417,13 +419,25 @@ def _torchvision_locate(arch: str) -> WeightsLocation:
 
 
 def _torchvision_load(arch: str, model: nn.Module, loc: WeightsLocation) -> None:
-    if loc.path is None:  # download allowed by settings
-        state = torchvision_default_weights(arch).get_state_dict(progress=False, check_hash=True)
-    else:
-        state = read_state_dict(loc.path)
+    # no path: a download, allowed by the settings
+    state = _download_default_state(arch) if loc.path is None else read_state_dict(loc.path)
     # torchvision drops the aux heads after loading; so do we.
     state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2.", "AuxLogits."))}
     load_into(model, _modern_densenet_keys(state), source=f"weights for {arch}")
+
+
+def _download_default_state(arch: str) -> dict[str, torch.Tensor]:
+    """torchvision's default weights for ``arch`` from the internet; a failed download (no network, an HTTP
+    error, a cut connection) is a DownloadFailedError that says how else to get them."""
+    weights = torchvision_default_weights(arch)
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except (OSError, http.client.HTTPException) as exc:  # urllib's URLError and HTTPError are OSErrors
+        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        raise DownloadFailedError(
+            f"Could not download the weights of '{arch}' from {weights.url}: {reason}. Run `convlens weights "
+            f"pull {arch}` (CONVLENS_WEIGHTS_MIRROR for a lab mirror) or use the model card's download button."
+        ) from None
 
 
 # DenseNet's official files keep the old module names 'norm.1', 'conv.2', ...: torchvision renames them

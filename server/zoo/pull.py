@@ -6,7 +6,8 @@ The official file name is kept (``resnet18-f37072fd.pth`` is stored as ``resnet1
 ``CONVLENS_WEIGHTS_MIRROR`` replaces the official base URL by a lab mirror's (``<mirror>/resnet18-f37072fd.pth``).
 The download, the hash check, the conversion and a dry-run load into the zoo's architecture all work on
 temporary files in ``models/``; only then is the file moved into place and the catalogue rewritten
-(atomically), so a failure leaves neither a file nor an entry. The server never calls this module.
+(atomically), so a failure leaves neither a file nor an entry. The server calls it only through
+:mod:`server.weight_pulls`, a job that ``CONVLENS_ALLOW_WEIGHT_DOWNLOADS=true`` permits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,9 @@ from server.zoo.registry import WeightsLocation
 
 _CHUNK = 1 << 20
 _SCHEMES = ("http", "https", "file")  # file: a mirror on a shared disk
+
+OnBytes = Callable[[int, int | None], None]
+"""Told (bytes received so far, bytes announced or None) after every chunk of a download."""
 
 
 @dataclass(frozen=True)
@@ -87,15 +92,22 @@ def official_weights(model_id: str) -> OfficialWeights:
     return OfficialWeights(model_id, url, match.group(1))
 
 
-def pull(weights: OfficialWeights, settings: Settings) -> Pulled:
-    """Download, check, convert, dry-run and register ``weights``; one already registered is left alone."""
+def is_pulled(weights: OfficialWeights, settings: Settings) -> bool:
+    """Whether ``weights`` are stored under ``models/`` and named in the catalogue already."""
+    target = settings.models_dir / weights.stored_name
+    return weights_file_named(weights.model_id, weights.stored_name, settings) and target.is_file()
+
+
+def pull(weights: OfficialWeights, settings: Settings, on_bytes: OnBytes | None = None) -> Pulled:
+    """Download, check, convert, dry-run and register ``weights``; one already registered is left alone.
+    ``on_bytes`` follows the download."""
     models_dir = settings.models_dir
     target = models_dir / weights.stored_name
     url = weights.source_url(settings.weights_mirror)
-    if weights_file_named(weights.model_id, weights.stored_name, settings) and target.is_file():
+    if is_pulled(weights, settings):
         return Pulled(weights.model_id, target, url, "", already_there=True)
     models_dir.mkdir(parents=True, exist_ok=True)
-    downloaded, sha256 = download(url, models_dir, settings.weights_timeout_seconds)
+    downloaded, sha256 = download(url, models_dir, settings.weights_timeout_seconds, on_bytes)
     converted: Path | None = None
     try:
         if not sha256.startswith(weights.sha256_prefix):
@@ -119,9 +131,10 @@ def pull(weights: OfficialWeights, settings: Settings) -> Pulled:
     return Pulled(weights.model_id, target, url, sha256, already_there=False)
 
 
-def download(url: str, folder: Path, timeout: float) -> tuple[Path, str]:
+def download(url: str, folder: Path, timeout: float, on_bytes: OnBytes | None = None) -> tuple[Path, str]:
     """``url`` into a temporary file of ``folder`` -> (its path, its SHA-256); on any failure the file is
-    removed and the error is a DownloadFailedError with a readable reason."""
+    removed and the error is a DownloadFailedError with a readable reason. ``on_bytes`` is told the bytes
+    received after each chunk (and may raise to stop: the file is removed)."""
     if urllib.parse.urlsplit(url).scheme not in _SCHEMES:
         raise InvalidInputError(f"Cannot download '{url}': use an http, https or file URL.")
     fd, name = tempfile.mkstemp(prefix=".pull-", suffix=".part", dir=folder)
@@ -130,10 +143,15 @@ def download(url: str, folder: Path, timeout: float) -> tuple[Path, str]:
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(request, timeout=timeout) as response:
             expected, received = response.headers.get("Content-Length"), 0
+            total = int(expected) if expected is not None and expected.isdigit() else None
+            if on_bytes is not None:
+                on_bytes(0, total)
             while chunk := response.read(_CHUNK):
                 f.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(received, total)
         if expected is not None and expected.isdigit() and received != int(expected):
             raise DownloadFailedError(
                 f"Could not download {url}: the connection ended after {received:,} of {int(expected):,} bytes."

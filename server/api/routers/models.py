@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import AdmissionDep, ExploreDep, SettingsDep, ZooDep, read_upload
+from server.api.deps import AdmissionDep, ExploreDep, SettingsDep, WeightPullsDep, ZooDep, read_upload
 from server.api.openapi import error_responses
 from server.api.schemas.models import (
     ActivationsOut,
@@ -72,7 +72,7 @@ def list_models(zoo: ZooDep, settings: SettingsDep) -> list[dict[str, Any]]:
 
 @router.get("/{model_id}", response_model=ModelCardOut)
 def model_card(
-    model_id: str, zoo: ZooDep, settings: SettingsDep, untrained: Untrained = False
+    model_id: str, zoo: ZooDep, settings: SettingsDep, pulls: WeightPullsDep, untrained: Untrained = False
 ) -> dict[str, Any]:
     """The full model card."""
     card = zoo.card(model_id)
@@ -91,6 +91,7 @@ def model_card(
         else "Random weights, built on request (?untrained=true).",
         weights_source=redact(source, settings) if not untrained else "random initialisation",
         untrained=untrained,
+        weights_pull=pulls.can_pull(model_id),
     )
     return d
 

@@ -52,3 +52,10 @@ class JobOut(BaseModel):
     updated: float
     heartbeat: float
     worker: str | None = None
+
+
+class WeightPullStarted(JobStarted):
+    """A weight pull was queued: the job's progress is the download's bytes, its frame every file's."""
+
+    model_id: str
+    file: str  # the official file name being downloaded

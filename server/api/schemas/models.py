@@ -44,6 +44,11 @@ class ModelCardOut(ModelSummary):
     interpolation: str
     labels: list[str]
     weights_source: str
+    weights_pull: bool = Field(
+        False,
+        description="POST /api/v1/models/{id}/weights/pull would start a pull: downloads allowed "
+        "(CONVLENS_ALLOW_WEIGHT_DOWNLOADS), official weights exist, none on this machine yet",
+    )
     pretrained_on: str
     untrained: bool
     recurrent: dict[str, Any] = {}  # recurrent models: cell, input_length, hidden_size, gates, ...
