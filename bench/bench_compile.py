@@ -1,14 +1,14 @@
 """Compiled inference (issue 19), measured in one run on efficientnet_lite0 at 224 px (channels_last).
 
 1. The FLOP count of one Lite0 forward (torch.utils.flop_counter: a multiply-add is 2 FLOPs), this
-   machine's FP32 peak (stated as the issue does, and a large fp32 matmul as a practical ceiling).
+   machine's FP32 peak (from its flags and clock, or --peak-gflops; a large fp32 matmul as a practical ceiling).
 2. Throughput at batch 1 and 8: eager fp32, compiled fp32 (ConvLens' own path: the background
    Compiler's graph, padded batches and all) and the fast precision (bf16 autocast), interleaved per
    repeat; images/s median and spread, the share of peak, and the ratios per repeat.
 3. With dynamic batching: 8 client threads calling ExploreService.predict on distinct photos, batching
    on and compiled, against the same service serving them serially, eager (in-process: no HTTP).
 Run:
-    .venv/bin/python bench/bench_compile.py [--repeats 3] [--seconds 3] [--peak-gflops 190]
+    .venv/bin/python bench/bench_compile.py [--repeats 3] [--seconds 3] [--peak-gflops G]
 """
 
 from __future__ import annotations
@@ -75,6 +75,14 @@ def matmul_gflops(device: torch.device, seconds: float = 2.0, n: int = 2048) -> 
     return 2 * n**3 * k / (time.perf_counter() - t0) / 1e9
 
 
+def nominal_peak_gflops() -> float:
+    """FP32 peak from the CPU's flags and reported clock: cores x FLOP/cycle x GHz."""
+    info = Path("/proc/cpuinfo").read_text()
+    mhz = float(next(line.split(":")[1] for line in info.splitlines() if line.startswith("cpu MHz")))
+    per_cycle = 64 if " avx512f" in info else 32  # FMA units x fp32 lanes x 2 FLOP
+    return (os.cpu_count() or 1) * per_cycle * mhz / 1000
+
+
 def spread(xs: list[float]) -> str:
     return f"median {statistics.median(xs):.1f} (spread {min(xs):.1f}-{max(xs):.1f})"
 
@@ -104,7 +112,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument(
-        "--peak-gflops", type=float, default=190.0, help="this CPU's FP32 peak (the issue's figure)"
+        "--peak-gflops",
+        type=float,
+        default=0.0,
+        help="this CPU's FP32 peak; default: cores x FLOP/cycle (32 with AVX2 FMA, 64 with AVX-512) x the clock "
+        "/proc/cpuinfo reports",
     )
     ap.add_argument("--requests", type=int, default=96, help="predict requests per client round")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (the same paths on a GPU machine)")
@@ -118,11 +130,13 @@ def main() -> None:
     photos = [img for _c, _png, img in _skimage_photos()]
     xs = torch.cat([lite0.preprocess(img)[0] for img in photos])
     flops = flops_per_image(lite0.model, xs)
+    if not args.peak_gflops:
+        args.peak_gflops = nominal_peak_gflops()
     print(
         f"\n1. Lite0 forward at 224 px: {flops / 1e9:.3f} GFLOP per image (FlopCounterMode, multiply-add = 2)"
     )
     print(
-        f"   FP32 peak used: {args.peak_gflops:.0f} GFLOP/s; a 2048^3 fp32 matmul reaches {matmul_gflops(lite0.device):.0f} GFLOP/s"
+        f"   FP32 peak used: {args.peak_gflops:.1f} GFLOP/s; a 2048^3 fp32 matmul reaches {matmul_gflops(lite0.device):.0f} GFLOP/s"
     )
 
     compiler = Compiler("auto", Path(tempfile.mkdtemp(prefix="convlens-bench-compile-")))
