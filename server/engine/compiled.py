@@ -115,18 +115,32 @@ def _autowrap() -> tuple[Callable[..., Any], ...]:
 
 
 class _UntilTracer(fx.Tracer):
-    """torch.fx's tracer, also remembering the output of the first call of module ``layer``."""
+    """torch.fx's tracer, also remembering the output of the first call of module ``layer``.
+
+    While it traces, torch.fx patches ``nn.Module.__call__`` and ``nn.Module.__getattr__`` for the whole
+    process; this tracer hands every call from another thread straight to the module (and every
+    attribute as it is), so requests that run eager forwards meanwhile (the private copy shares their
+    parameters) are not traced into this graph and never see a Proxy.
+    """
 
     def __init__(self, layer: str | None) -> None:
         super().__init__(autowrap_functions=_autowrap())
         self.layer = layer
         self.leaves = _leaf_types()
         self.found: Any = None
+        self.owner = threading.get_ident()
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return super().is_leaf_module(m, qualname) or isinstance(m, self.leaves)
 
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        if threading.get_ident() != self.owner:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
     def call_module(self, m: nn.Module, forward: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        if threading.get_ident() != self.owner:  # another thread's forward, run as if nothing were patched
+            return forward(*args, **kwargs)
         out = super().call_module(m, forward, args, kwargs)
         if self.found is None and self.layer is not None and self.path_of_module(m) == self.layer:
             self.found = out

@@ -210,3 +210,35 @@ def test_a_graph_is_compiled_only_once_enough_forwards_asked_for_it(digits_model
     assert c.wait_idle(300)
     assert c.forward(model, "features.1", x) is not None
     c.close()
+
+
+def test_eager_forwards_of_other_threads_are_untouched_while_a_graph_is_traced(lite0):
+    """torch.fx patches nn.Module.__call__ for the whole process while it traces: a request's eager forward
+    in another thread must neither fail nor be traced (the private copy shares the model's parameters)."""
+    import threading
+
+    model, x = lite0.model, lite0.example_input(1)
+    with torch.inference_mode():
+        want = model(x)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                with torch.inference_mode():
+                    got = model(x)
+                torch.testing.assert_close(got, want, rtol=0, atol=0)
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        for layer in (None, "blocks.5", "conv_head"):  # each trace takes a second or more on this CPU
+            truncated(private_copy(model), layer)
+    finally:
+        done.set()
+        server.join()
+    assert not errors, errors[0]
