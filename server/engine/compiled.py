@@ -18,7 +18,7 @@ is never the served model itself but:
 The paths that need hooks or gradients stay eager by design: attributions, DeepVis and Grad-CAM
 (backward through rewritten rectifiers), the audit (per-call hooks on many layers, what-if zeroing
 that rewrites outputs) and the opt-in fast precision (autocast: another set of guards and kernels,
-already 1.8x). A compiled forward is checked once against the eager graph on its warm-up input;
+already 1.8x). A compiled forward is checked once against the hooked eager forward on its warm-up input;
 one that differs by more than ``tolerance`` or fails to build is not used, and the reason is logged.
 
 Compiled code is cached on disk by Inductor (its FX-graph and AOTAutograd caches) under
@@ -44,6 +44,8 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
+
+from server.engine.hooks import forward_until
 
 log = logging.getLogger("convlens.compile")
 
@@ -195,6 +197,7 @@ def _canonical(x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
 class _Entry:
     """One (model, layer): the graph to compile, the input signatures compiled for it, and why not."""
 
+    copy: nn.Module | None = None  # the private copy the graph was cut from (hooked to check it)
     graph: fx.GraphModule | None = None
     compiled: Callable[..., Any] | None = None
     ready: set[tuple[Any, ...]] = field(default_factory=set)
@@ -353,11 +356,19 @@ class Compiler:
         start = time.perf_counter()
         try:
             if entry.graph is None:
-                entry.graph = truncated(private_copy(model), layer)
+                entry.copy = private_copy(model)
+                entry.graph = truncated(entry.copy, layer)
                 entry.compiled = torch.compile(entry.graph, dynamic=False, fullgraph=True)
             assert entry.compiled is not None
-            with torch.inference_mode():
-                expected = entry.graph(example)
+            assert entry.copy is not None
+            with (
+                torch.inference_mode()
+            ):  # what the eager path answers: the hooked forward, stopped at the layer
+                expected = (
+                    entry.copy(example)
+                    if layer is None
+                    else forward_until(entry.copy, [layer], example)[layer]
+                )
             got = _run(entry.compiled, example.shape[0], fmt)(example)
             if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
                 raise CompileUnsupported("the layer's output is not one tensor")
