@@ -18,6 +18,7 @@ def test_the_table_names_every_job_kind_and_cannot_be_changed_by_importing_a_mod
         "top_images",
         "projection",
         "features",
+        "weight_pull",
     }
     with pytest.raises(TypeError):
         TASKS["extra"] = lambda ctx, params: None  # type: ignore[index]
