@@ -60,7 +60,7 @@ ROUTERS: list[Any] = [
 def _preload(app: FastAPI) -> None:
     services: Services = app.state.services
     s = services.settings
-    compiler_imported = services.explore.compiler.prepare()  # in the background, meanwhile
+    compiler_imported = services.explore.compiler.prepare(services.zoo.device)  # in the background, meanwhile
     try:
         lm = services.zoo.load(s.default_model)
         services.explore.warm(lm)  # compiles predict in the background; /readyz does not wait for that

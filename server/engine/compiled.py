@@ -177,11 +177,9 @@ def bucket(n: int) -> int | None:
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return (
-        torch.channels_last
-        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-        else (torch.contiguous_format)
-    )
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def _canonical(x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
@@ -300,11 +298,15 @@ class Compiler:
                 return {"ready": 0, "queued": 0, "failed": None}
             return {"ready": len(entry.ready), "queued": len(entry.queued), "failed": entry.failed}
 
-    def prepare(self) -> threading.Event:
+    def prepare(self, device: torch.device | None = None) -> threading.Event:
         """Start the compile thread and prepare the compiler stack on it now (imports, probes and one
         tiny compile: seconds on this CPU), so that no compile pays for them; the event is set when done.
-        Start-up calls this before loading the default model and waits for it before reporting ready."""
-        if not self.enabled:
+        Start-up calls this before loading the default model and waits for it before reporting ready.
+        Where nothing can compile on ``device`` (no C++ compiler), it says why once and prepares nothing."""
+        reason = unavailable_reason(device or torch.device("cpu")) if self.enabled else None
+        if reason is not None:
+            log.warning("compile: serving eager: %s", reason)
+        if not self.enabled or reason is not None:
             self._prepared.set()
         else:
             with self._lock:

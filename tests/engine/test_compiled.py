@@ -242,3 +242,17 @@ def test_eager_forwards_of_other_threads_are_untouched_while_a_graph_is_traced(l
         done.set()
         server.join()
     assert not errors, errors[0]
+
+
+def test_without_a_cpp_compiler_nothing_is_prepared_or_compiled_and_the_reason_is_logged(
+    digits_model, monkeypatch, caplog
+):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CXX", raising=False)
+    c = Compiler("auto")
+    with caplog.at_level(logging.WARNING, logger="convlens.compile"):
+        assert c.prepare(torch.device("cpu")).is_set()  # at once: nothing to prepare
+        assert c.forward(digits_model.model, None, digits_model.example_input(), now=True) is None
+    assert "no C++ compiler" in c.status(digits_model.model)["failed"]
+    assert c._thread is None  # no compile thread was started
+    assert any("no C++ compiler" in r.getMessage() for r in caplog.records)
