@@ -182,10 +182,16 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def _canonical(x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
-    """``x`` with the strides a fresh tensor of its shape in ``fmt`` has (what the compile's guards saw)."""
-    want = torch.empty(x.shape, device="meta").contiguous(memory_format=fmt).stride()
-    if x.stride() == want:
+def _strides(shape: tuple[int, ...], fmt: torch.memory_format) -> tuple[int, ...]:
+    """The strides a fresh tensor of ``shape`` in ``fmt`` has (what the compile's guards saw)."""
+    return torch.empty(shape, device="meta").contiguous(memory_format=fmt).stride()
+
+
+def _canonical(
+    x: torch.Tensor, fmt: torch.memory_format, want: tuple[int, ...] | None = None
+) -> torch.Tensor:
+    """``x`` with the strides of a fresh tensor of its shape in ``fmt`` (``want``, when known)."""
+    if x.stride() == (want or _strides(tuple(x.shape), fmt)):
         return x
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device).contiguous(memory_format=fmt)
     return out.copy_(x)
@@ -198,7 +204,7 @@ class _Entry:
     copy: nn.Module | None = None  # the private copy the graph was cut from (hooked to check it)
     graph: fx.GraphModule | None = None
     compiled: Callable[..., Any] | None = None
-    ready: set[tuple[Any, ...]] = field(default_factory=set)
+    ready: dict[tuple[Any, ...], Forward] = field(default_factory=dict)  # signature -> its compiled forward
     hits: dict[tuple[Any, ...], int] = field(default_factory=dict)
     queued: set[tuple[Any, ...]] = field(default_factory=set)
     failed: str | None = None
@@ -272,9 +278,9 @@ class Compiler:
             entry = self._entries.setdefault(model, {}).setdefault(layer, _Entry())
             if entry.failed is not None:
                 return None
-            if sig in entry.ready and entry.compiled is not None:
+            if (ready := entry.ready.get(sig)) is not None:
                 self.stats.served += 1
-                return _run(entry.compiled, rows, fmt)
+                return ready
             if sig in entry.queued:
                 return None
             entry.hits[sig] = hits = entry.hits.get(sig, 0) + 1
@@ -363,15 +369,15 @@ class Compiler:
                 entry.compiled = torch.compile(entry.graph, dynamic=False, fullgraph=True)
             assert entry.compiled is not None
             assert entry.copy is not None
-            with (
-                torch.inference_mode()
-            ):  # what the eager path answers: the hooked forward, stopped at the layer
+            # what the eager path answers: the hooked forward, stopped at the layer
+            with torch.inference_mode():
                 expected = (
                     entry.copy(example)
                     if layer is None
                     else forward_until(entry.copy, [layer], example)[layer]
                 )
-            got = _run(entry.compiled, example.shape[0], fmt)(example)
+            run = _run(entry.compiled, tuple(example.shape), fmt)
+            got = run(example)
             if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
                 raise CompileUnsupported("the layer's output is not one tensor")
             err = float(
@@ -396,7 +402,7 @@ class Compiler:
         took = time.perf_counter() - start
         with self._lock:
             entry.queued.discard(sig)
-            entry.ready.add(sig)
+            entry.ready[sig] = run
             self.stats.compiled += 1
             self.stats.seconds += took
         log.info("compile: %s ready in %.1f s", what, took)
@@ -426,12 +432,15 @@ def _example(sig: tuple[Any, ...]) -> torch.Tensor:
     return _canonical(noise, fmt)
 
 
-def _run(compiled: Callable[..., Any], rows: int, fmt: torch.memory_format) -> Forward:
+def _run(compiled: Callable[..., Any], shape: tuple[int, ...], fmt: torch.memory_format) -> Forward:
+    """``compiled`` (built for inputs of ``shape`` in ``fmt``) for a batch of up to ``shape[0]`` rows."""
+    rows, want = shape[0], _strides(shape, fmt)  # once per compiled signature, not per forward
+
     def run(x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         if n < rows:  # eval mode: rows are independent, the zero rows change nothing in the others
             x = torch.cat([x, x.new_zeros((rows - n, *x.shape[1:]))])
-        x = _canonical(x, fmt)  # the layout it was compiled for (Dynamo guards on strides)
+        x = _canonical(x, fmt, want)  # the layout it was compiled for (Dynamo guards on strides)
         with torch.inference_mode():  # the grad mode it was compiled under
             out: torch.Tensor = compiled(x)
         return out[:n] if n < rows else out
