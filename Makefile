@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := chromium chromium-driver redis-server
+SYSTEM_PACKAGES := chromium chromium-driver redis-server g++ python3.11-dev
 export CONVLENS_API_HOST ?= 127.0.0.1
 export CONVLENS_API_PORT ?= 8000
 export CONVLENS_DASHBOARD_HOST ?= 127.0.0.1
@@ -41,12 +41,16 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# Chromium for the browser tests and redis-server for the distributed-job tests (Debian packages).
+# Chromium for the browser tests, redis-server for the distributed-job tests and g++ with Python's headers for
+# compiled inference (Inductor builds its CPU kernels with them; tests/engine/test_compiled.py) (Debian packages).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	test -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" \
+	  || missing="$$missing python3.11-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
