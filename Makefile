@@ -59,7 +59,8 @@ system-deps:
 
 # The bundled models: Lite0 comes with its pip package; digits_cnn (seeded, ~5 s), the DCGAN dcgan_digits
 # (seeded, 1,500 steps: about 1-4 min on 2 cores, depending on load) and seq_rnn, seq_lstm and seq_gru
-# (seeded, 80 epochs each; minutes on 2 cores, see README) are trained here once.
+# (seeded, 80 epochs each; minutes on 2 cores, see README) are trained here once, each in a process on
+# portable kernels (server/zoo/training.py), so every x86-64 machine trains the same weights.
 models: $(STAMP)
 	@test -f models/digits_cnn/final.safetensors || $(PY) -m server.zoo.digits
 	@test -f models/dcgan_digits/final.json || $(PY) -m server.zoo.dcgan

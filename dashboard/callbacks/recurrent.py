@@ -49,9 +49,19 @@ def on_gates(model, cards):
     return view.gates(model, cards)
 
 
-@callback(Output("rec-flow", "figure"), Output("rec-flow-error", "children"), Input("rec-cards", "data"))
-def on_flow(cards):
-    return view.gradient_flow(cards)
+@callback(Output("rec-flow-snapshot", "options"), Input("rec-cards", "data"))
+def on_flow_snapshots(cards):
+    return view.flow_snapshots(cards)
+
+
+@callback(
+    Output("rec-flow", "figure"),
+    Output("rec-flow-error", "children"),
+    Input("rec-cards", "data"),
+    Input("rec-flow-snapshot", "value"),
+)
+def on_flow(cards, snapshot):
+    return view.gradient_flow(cards, snapshot)
 
 
 @callback(

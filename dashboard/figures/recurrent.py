@@ -159,9 +159,11 @@ def gradient_flow_figure(flow: dict[str, Any]) -> go.Figure:
     fig.update_yaxes(type="log", title_text="mean ||dLoss/dh_t||", exponentformat="power")
     fig.update_xaxes(title_text="time step t")
     n = flow.get("images", 0)
+    snapshot = flow.get("snapshot")
+    when = f"at training snapshot {snapshot}" if snapshot else "of the trained models"
     return _layout(
         fig,
-        f"Gradient flow of the trained models ({n} digits)",
+        f"Gradient flow {when} ({n} digits)",
         320,
         legend={"orientation": "h", "y": -0.25},
     )

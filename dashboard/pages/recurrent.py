@@ -73,6 +73,14 @@ def layout(**query: Any) -> html.Div:
                         html.Div(id="rec-flow-error"),
                         html.Div(
                             [
+                                html.Label("The three models", htmlFor="rec-flow-snapshot"),
+                                dcc.Dropdown(
+                                    id="rec-flow-snapshot",
+                                    options=[{"label": "trained models", "value": "final"}],
+                                    value="final",
+                                    clearable=False,
+                                    style={"minWidth": "12rem"},
+                                ),
                                 html.Label(
                                     "The exploding RNN: clip each step's gradient to norm", htmlFor="rec-clip"
                                 ),

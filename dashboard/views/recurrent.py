@@ -219,12 +219,36 @@ def gates(model: str | None, cards: dict[str, Any] | None) -> tuple[Any, Any, An
     return figures.saturation_figure(stats), histogram, note
 
 
-def gradient_flow(cards: dict[str, Any] | None) -> tuple[Any, Any]:
-    """(figure, error): the vanishing-gradient curves of every recurrent model, on one log scale."""
+TRAINED = "final"
+
+
+def flow_snapshots(cards: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The gradient-flow picker's options: the trained models, then the training snapshots (epoch_XX) that
+    every recurrent model has, earliest first. Early in training is where a plain RNN's gradient vanishes."""
+    if not cards:
+        return []
+    client, shared = get_client(), None
+    try:
+        for model in cards:
+            names = {n for n in client.checkpoints(model) if n.startswith("epoch_")}
+            shared = names if shared is None else shared & names
+    except ApiError:
+        shared = set()  # the picker then offers the trained models only; the plot reports its own errors
+    epochs = sorted(shared or ())
+    return [{"label": "trained models", "value": TRAINED}] + [
+        {"label": f"after epoch {int(n.removeprefix('epoch_'))}", "value": n} for n in epochs
+    ]
+
+
+def gradient_flow(cards: dict[str, Any] | None, snapshot: str | None = TRAINED) -> tuple[Any, Any]:
+    """(figure, error): the vanishing-gradient curves of every recurrent model at ``snapshot`` (a training
+    snapshot's name, or ``TRAINED``), on one log scale."""
     if not cards:
         return message_figure("no recurrent models", height=320), None
     try:
-        flow = get_client().gradient_flow(list(cards), DATASET)
+        flow = get_client().gradient_flow(
+            list(cards), DATASET, snapshot=None if snapshot in (None, TRAINED) else snapshot
+        )
     except ApiError as exc:
         return message_figure("could not compute the gradient flow", height=320), error_alert(
             str(exc), "Could not compute the gradient flow"

@@ -22,6 +22,7 @@ from server.zoo.catalogue import read_catalogue, register_catalogue_models
 from server.zoo.checkpoints import load_into, read_state_dict
 from server.zoo.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from server.zoo.registry import ModelCard, ModelSpec, WeightsLocation, register_model
+from server.zoo.training import train_in_subprocess
 
 _registration_lock = threading.Lock()
 _registered = threading.Event()
@@ -142,12 +143,14 @@ def _trained_here(
     lock: threading.Lock,
     done: Path,
     weights: Path,
-    train: Callable[[], Any],
+    out_dir: Path,
     module: str,
     train_now: bool = True,
 ) -> WeightsLocation:
-    """A model ConvLens trains itself: trained on first use (once, under ``lock``, until ``done`` exists),
-    then cached under models/. `make models` and the Dockerfile train them ahead of time.
+    """A model ConvLens trains itself: trained on first use (once, under ``lock``, until ``done`` exists)
+    by ``python -m module out_dir`` in a process with portable kernels (:mod:`server.zoo.training`: the
+    same weights on every CPU), then cached under models/. `make models` and the Dockerfile train them
+    ahead of time.
 
     ``train_now=False`` (a listing) only says where the weights will be: it never trains."""
     source = f"trained by ConvLens (python -m {module})"
@@ -161,17 +164,13 @@ def _trained_here(
             )
         with lock:
             if not done.is_file():
-                train()
+                train_in_subprocess(module, out_dir)
     return WeightsLocation("available", weights, source)
 
 
 def _digits_locate(train_now: bool = True) -> WeightsLocation:
-    from server.zoo.digits import train  # seconds on a CPU
-
-    path = digits_dir() / "final.safetensors"
-    return _trained_here(
-        _digits_lock, path, path, lambda: train(digits_dir()), "server.zoo.digits", train_now
-    )
+    path = digits_dir() / "final.safetensors"  # seconds on a CPU
+    return _trained_here(_digits_lock, path, path, digits_dir(), "server.zoo.digits", train_now)
 
 
 DIGITS_CNN = ModelSpec(
@@ -209,12 +208,8 @@ def dcgan_dir() -> Path:
 
 
 def _dcgan_locate(half: str, train_now: bool = True) -> WeightsLocation:
-    from server.zoo.dcgan import train  # about a minute on a CPU
-
-    done, weights = dcgan_dir() / "final.json", dcgan_dir() / f"{half}.safetensors"
-    return _trained_here(
-        _dcgan_lock, done, weights, lambda: train(dcgan_dir()), "server.zoo.dcgan", train_now
-    )
+    done, weights = dcgan_dir() / "final.json", dcgan_dir() / f"{half}.safetensors"  # minutes on a CPU
+    return _trained_here(_dcgan_lock, done, weights, dcgan_dir(), "server.zoo.dcgan", train_now)
 
 
 def _dcgan_build(half: str) -> nn.Module:
@@ -272,16 +267,9 @@ def recurrent_dir(model_id: str) -> Path:
 
 
 def _recurrent_locate(model_id: str, train_now: bool = True) -> WeightsLocation:
-    from server.zoo.recurrent import train_all  # all three, a few minutes on a CPU
-
-    path = recurrent_dir(model_id) / "final.safetensors"
+    path = recurrent_dir(model_id) / "final.safetensors"  # all three, a few minutes on a CPU
     return _trained_here(
-        _recurrent_lock,
-        path,
-        path,
-        lambda: train_all(get_settings().models_dir),
-        "server.zoo.recurrent",
-        train_now,
+        _recurrent_lock, path, path, get_settings().models_dir, "server.zoo.recurrent", train_now
     )
 
 

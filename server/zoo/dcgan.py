@@ -208,9 +208,9 @@ def _train(out_dir: Path, steps: int, seed: int, snapshot_steps) -> dict:
 
 if __name__ == "__main__":
     from server.config import get_settings
+    from server.zoo.training import main
 
-    target = get_settings().models_dir / "dcgan_digits"
-    result = train(target)
+    result = main("server.zoo.dcgan", lambda: get_settings().models_dir / "dcgan_digits", train)
     print(json.dumps({k: v for k, v in result.items() if k != "snapshots"}, indent=2))
     for s in result["snapshots"]:
         print(s)

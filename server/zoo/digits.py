@@ -120,6 +120,7 @@ def snapshot_paths(out_dir: Path) -> list[Path]:
 
 if __name__ == "__main__":
     from server.config import get_settings
+    from server.zoo.training import main
 
-    target = get_settings().models_dir / "digits_cnn"
-    print(json.dumps(train(target), indent=2)[:400])
+    metrics = main("server.zoo.digits", lambda: get_settings().models_dir / "digits_cnn", train)
+    print(json.dumps(metrics, indent=2)[:400])

@@ -170,7 +170,7 @@ def snapshot_paths(out_dir: Path) -> list[Path]:
 
 if __name__ == "__main__":
     from server.config import get_settings
+    from server.zoo.training import main
 
-    torch.set_num_threads(1)
-    for model_id, m in train_all(get_settings().models_dir).items():
+    for model_id, m in main("server.zoo.recurrent", lambda: get_settings().models_dir, train_all).items():
         print(model_id, "held-out accuracy", m["test_accuracy"], f"({m['train_seconds']} s)")

@@ -96,15 +96,31 @@ def test_gate_stats_and_forget_histogram_over_the_digits(client):
     assert hist["share_below_0_1"] + hist["share_above_0_9"] + hist["share_between"] == pytest.approx(1.0)
 
 
-def test_gradient_flow_lstm_ratio_is_at_least_ten_times_the_rnns(client):
+@pytest.mark.parametrize("snapshot", ["epoch_01", "epoch_05"])
+def test_gradient_flow_lstm_ratio_is_at_least_ten_times_the_rnns_early_in_training(client, snapshot):
+    """The lecture's point, on the trained models' own training snapshots: early in training the plain RNN's
+    gradient at the first step is a vanishing fraction of the last step's, and the LSTM's is not. (After 80
+    epochs Adam with clipping has carried seq_rnn out of that regime: its final curve is not asserted here;
+    the README records it.)"""
     r = client.get(
-        "/api/v1/recurrent/gradient-flow", params={"models": ",".join(MODELS), "dataset": "digits"}
+        "/api/v1/recurrent/gradient-flow",
+        params={"models": ",".join(MODELS), "dataset": "digits", "snapshot": snapshot},
     )
     assert r.status_code == 200, r.text
     curves = r.json()["models"]
     assert r.json()["images"] == 256 and all(len(c["norms"]) == 64 for c in curves.values())
     rnn, lstm = curves["seq_rnn"]["first_to_last_ratio"], curves["seq_lstm"]["first_to_last_ratio"]
     assert lstm >= 10 * rnn, (lstm, rnn)
+    assert rnn < 1e-3  # vanished: a thousandth of the last step's gradient reaches the first
+
+
+def test_gradient_flow_of_the_trained_models(client):
+    r = client.get("/api/v1/recurrent/gradient-flow", params={"models": ",".join(MODELS), "dataset": "digits"})
+    assert r.status_code == 200 and r.json()["snapshot"] is None
+    for curve in r.json()["models"].values():
+        norms = np.array(curve["norms"])
+        assert norms.shape == (64,) and (norms > 0).all()
+        assert curve["first_to_last_ratio"] == pytest.approx(norms[0] / norms[-1])
 
 
 def test_gradient_flow_of_a_training_snapshot(client):

@@ -116,14 +116,25 @@ def test_gate_statistics_of_the_lstm_and_a_note_for_the_plain_rnn(api, cards):
 
 
 def test_gradient_flow_of_the_three_models_and_the_exploding_rnn(api, cards):
+    options = view.flow_snapshots(cards)
+    assert options[0] == {"label": "trained models", "value": view.TRAINED}
+    assert [o["value"] for o in options[1:]] == ["epoch_01", "epoch_05", "epoch_20", "epoch_40", "epoch_80"]
+    assert options[2]["label"] == "after epoch 5"
     flow, error = view.gradient_flow(cards)
     assert error is None and flow.layout.yaxis.type == "log"
+    assert flow.layout.title.text.startswith("Gradient flow of the trained models")
     curves = api.gradient_flow(["seq_rnn", "seq_lstm", "seq_gru"])["models"]
     assert [t.name.split()[0] for t in flow.data] == ["seq_rnn", "seq_lstm", "seq_gru"]
     for t in flow.data:
         assert list(t.y) == curves[t.name.split()[0]]["norms"]
-    ratio = {t.name.split()[0]: t.y[0] / t.y[-1] for t in flow.data}
+    early, error = view.gradient_flow(cards, "epoch_05")
+    assert error is None and "at training snapshot epoch_05" in early.layout.title.text
+    curves = api.gradient_flow(["seq_rnn", "seq_lstm", "seq_gru"], snapshot="epoch_05")["models"]
+    assert [list(t.y) for t in early.data] == [c["norms"] for c in curves.values()]
+    ratio = {t.name.split()[0]: t.y[0] / t.y[-1] for t in early.data}
     assert ratio["seq_lstm"] >= 10 * ratio["seq_rnn"]  # the lecture's point, on the plotted curves
+    _, error = view.gradient_flow(cards, "epoch_99")
+    assert "epoch_99" in _alert(error)
     fig, error = view.exploding(0.5)
     assert error is None and fig.layout.yaxis.type == "log"
     plain, clipped, level = fig.data
