@@ -9,9 +9,7 @@ import http.client
 import importlib
 import re
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn

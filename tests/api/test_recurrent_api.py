@@ -115,7 +115,9 @@ def test_gradient_flow_lstm_ratio_is_at_least_ten_times_the_rnns_early_in_traini
 
 
 def test_gradient_flow_of_the_trained_models(client):
-    r = client.get("/api/v1/recurrent/gradient-flow", params={"models": ",".join(MODELS), "dataset": "digits"})
+    r = client.get(
+        "/api/v1/recurrent/gradient-flow", params={"models": ",".join(MODELS), "dataset": "digits"}
+    )
     assert r.status_code == 200 and r.json()["snapshot"] is None
     for curve in r.json()["models"].values():
         norms = np.array(curve["norms"])
