@@ -79,7 +79,14 @@ def nominal_peak_gflops() -> float:
     """FP32 peak from the CPU's flags and reported clock: cores x FLOP/cycle x GHz."""
     info = Path("/proc/cpuinfo").read_text()
     mhz = float(next(line.split(":")[1] for line in info.splitlines() if line.startswith("cpu MHz")))
-    per_cycle = 64 if " avx512f" in info else 32  # FMA units x fp32 lanes x 2 FLOP
+    # FMA pipes x fp32 lanes x 2 FLOP. AMD's Zen 3 and Zen 4 (family 25) have two 256-bit FMA pipes; Zen 4
+    # runs AVX-512 on them in two halves, so its flag does not double the peak. Intel's AVX-512 parts have
+    # two 512-bit pipes.
+    amd_family = next(
+        (line.split(":")[1].strip() for line in info.splitlines() if line.startswith("cpu family")), ""
+    )
+    zen = "AuthenticAMD" in info and amd_family in ("23", "25")
+    per_cycle = 64 if " avx512f" in info and not zen else 32
     return (os.cpu_count() or 1) * per_cycle * mhz / 1000
 
 

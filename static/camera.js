@@ -43,7 +43,7 @@
   const SIZE = 224;  // frames are sent as a centred square of this many pixels (the API resizes for its model)
   const TICK_MS = 33;  // frames are grabbed at up to 30 per second; most are dropped while one is in flight
 
-  const camera = { gate: null, stream: null, timer: null, startedAt: 0, serverMs: [], FrameGate: FrameGate };
+  const camera = { gate: null, stream: null, timer: null, observer: null, startedAt: 0, serverMs: [], FrameGate: FrameGate };
 
   // Live frames would keep the predictions' and the grid's loading overlays up all the time.
   const LOADINGS = ["predictions-loading", "grid-loading"];
@@ -78,6 +78,20 @@
     window.dash_clientside.set_props("camera-frame", { data: { seq: seq, jpeg: jpeg } });
   }
 
+  // The server's answer to a frame arrives as JSON text in the hidden #camera-done (with the frame's other
+  // outputs, in the same response); watching it costs nothing per frame, where a second Dash callback
+  // would cost the page a round of its callback machinery.
+  function watchAnswers() {
+    const el = document.getElementById("camera-done");
+    if (!el || camera.observer) { return; }
+    camera.observer = new MutationObserver(function () {
+      let ack = null;
+      try { ack = JSON.parse(el.textContent || "null"); } catch (e) { ack = null; }
+      camera.done(ack);
+    });
+    camera.observer.observe(el, { childList: true, characterData: true, subtree: true });
+  }
+
   camera.start = function () {
     const video = document.getElementById("camera-video");
     if (!video || camera.stream) { return; }
@@ -98,6 +112,7 @@
       const canvas = document.createElement("canvas");
       canvas.width = SIZE; canvas.height = SIZE;
       setLoadings("hide");
+      watchAnswers();
       camera.timer = setInterval(function () { tick(video, canvas); }, TICK_MS);
       setStatus("Camera on");
     }).catch(function (err) {
@@ -108,13 +123,14 @@
   camera.stop = function () {
     if (camera.timer) { clearInterval(camera.timer); camera.timer = null; }
     if (camera.stream) { camera.stream.getTracks().forEach(function (t) { t.stop(); }); camera.stream = null; }
+    if (camera.observer) { camera.observer.disconnect(); camera.observer = null; }
     const video = document.getElementById("camera-video");
     if (video) { video.srcObject = null; video.hidden = true; }
     setLoadings("auto");
     setStatus("Camera off");
   };
 
-  // The answer to a frame reached the page (the `camera-done` store): free the gate, show the rate.
+  // The answer to a frame reached the page (the `camera-done` text): free the gate, show the rate.
   camera.done = function (ack) {
     if (!ack || !camera.gate) { return; }
     if (camera.gate.answer(ack.seq, ack.ok) && typeof ack.server_ms === "number") {
@@ -136,7 +152,6 @@
         camera.start();
         return "Stop camera";
       },
-      done: function (ack) { camera.done(ack); return window.dash_clientside.no_update; },
     },
   });
 })();

@@ -4,7 +4,9 @@ without ``on_``)."""
 
 from __future__ import annotations
 
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx
+import json
+
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 
 from dashboard.callbacks.polling import on_job_tick
 from dashboard.views import camera as camera_view
@@ -180,29 +182,33 @@ def on_show_detail(selection, acts, model, toggle, layers_data):
     Output("grid-summary", "children", allow_duplicate=True),
     Output("grid-error", "children", allow_duplicate=True),
     Output("predictions-error", "children", allow_duplicate=True),
-    Output("camera-done", "data"),
+    Output("camera-done", "children"),
     Input("camera-frame", "data"),
     State("model-picker", "value"),
     State("untrained-toggle", "value"),
     State("selected-layer", "data"),
     State("precision-toggle", "value"),
     State("grid-sort", "value"),
+    State("input-caption", "children"),
+    State("grid-summary", "children"),
+    State("grid-error", "children"),
+    State("predictions-error", "children"),
     prevent_initial_call=True,
 )
-def on_camera_frame(frame, model, toggle, layer, precision, sort):
-    return camera_view.show_frame(frame, model, is_untrained(toggle), layer, precision_of(precision), sort)
+def on_camera_frame(frame, model, toggle, layer, precision, sort, caption, summary, grid_error, error):
+    shown = {"caption": caption, "summary": summary, "grid_error": grid_error, "error": error}
+    *parts, done = camera_view.show_frame(
+        frame, model, is_untrained(toggle), layer, precision_of(precision), sort, shown
+    )
+    return (*parts, done if done is no_update else json.dumps(done))
 
 
-# static/camera.js: the button starts and stops the camera; an answered frame frees it to send the next
+# static/camera.js: the button starts and stops the camera; an answered frame (the `camera-done` text,
+# which camera.js observes) frees it to send the next
 clientside_callback(
     ClientsideFunction(namespace="camera", function_name="toggle"),
     Output("camera-toggle", "children"),
     Input("camera-toggle", "n_clicks"),
-)
-clientside_callback(
-    ClientsideFunction(namespace="camera", function_name="done"),
-    Output("camera-ack-sink", "data"),
-    Input("camera-done", "data"),
 )
 
 

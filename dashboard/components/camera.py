@@ -16,8 +16,9 @@ def camera_controls() -> html.Div:
                 id="camera-video", autoPlay=True, muted=True, hidden=True, className="cl-camera-video"
             ),
             dcc.Store(id="camera-frame"),  # {"seq", "jpeg"}: set by static/camera.js, one frame in flight
-            dcc.Store(id="camera-done"),  # {"seq", "ok", "error", "server_ms"}: the frame's answer is shown
-            dcc.Store(id="camera-ack-sink"),
+            # the frame's answer is shown: {"seq", "ok", "error", "server_ms"} as JSON text, which
+            # static/camera.js watches (a DOM observer, not a second callback per frame)
+            html.Div(id="camera-done", hidden=True),
         ],
         className="cl-camera",
     )

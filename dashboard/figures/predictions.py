@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+from dash import Patch
 
 ACCENT = "#3b6fd8"
 MUTED = "#9db5e8"
@@ -46,3 +47,18 @@ def predictions_figure(predictions: Sequence[dict[str, Any]], *, untrained: bool
             }
         )
     return fig
+
+
+def figure_patch(fig: go.Figure) -> Patch:
+    """A ``Patch`` that turns whatever figure a graph shows into ``fig``, except for its template: the
+    traces and every layout key are assigned whole (annotations and title cleared when ``fig`` has none).
+    The camera sends one per frame: the browser then keeps the (large) template it already has, and
+    Plotly redraws a few numbers instead of a whole new figure."""
+    patch = Patch()
+    patch["data"] = [trace.to_plotly_json() for trace in fig.data]
+    layout = {k: v for k, v in fig.layout.to_plotly_json().items() if k != "template"}
+    for key, empty in (("annotations", []), ("title", {"text": ""})):
+        layout.setdefault(key, empty)
+    for key, value in layout.items():
+        patch["layout"][key] = value
+    return patch

@@ -12,6 +12,7 @@ from dash import no_update
 from dashboard.api_client import ApiError, browser_url, get_client
 from dashboard.components.common import error_alert
 from dashboard.components.filter_grid import filter_grid, grid_summary, sort_order
+from dashboard.figures.predictions import figure_patch
 from dashboard.views.explore import decode_upload, prediction_parts
 
 MAX_FRAME_BYTES = 2 * 1024 * 1024  # a 224 px JPEG is ~15 KiB; anything near this is not a camera frame
@@ -46,10 +47,16 @@ def show_frame(
     layer: str | None,
     precision: str,
     sort: str,
+    shown: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
-    """(predictions figure, top-1 line, input preview, caption, filter grid, grid summary, grid error, error,
-    acknowledgement) for one frame; on bad input or an API error only the error and the acknowledgement
-    change."""
+    """(predictions figure patch, top-1 line, input preview, caption, filter grid, grid summary, grid error,
+    error, acknowledgement) for one frame; on bad input or an API error only the error and the
+    acknowledgement change.
+
+    Every output the browser applies costs it a pass over the page's components, a few milliseconds each
+    at camera rate, so a frame sends only what changes: the predictions as a :func:`figure_patch` (the
+    template stays in the browser), and no update for the texts in ``shown`` (the page's current
+    ``caption``, ``summary``, ``grid_error`` and ``error``) that are already on screen."""
     started = time.perf_counter()
     keep = (no_update,) * 7
     if not frame:
@@ -78,7 +85,22 @@ def show_frame(
             )
         figure, top1 = prediction_parts(result)
         preview = browser_url(result["input_url"])
-        caption = f"camera frame {frame.get('seq')} as {model} sees it"
+        caption = f"camera frame as {model} sees it"
     except (ValueError, ApiError) as err:
         return (*keep, error_alert(str(err), "Camera frame"), ack(frame, started, str(err)))
-    return figure, top1, preview, caption, grid, summary, None, None, ack(frame, started)
+    shown = shown or {}
+
+    def changed(name: str, value: Any) -> Any:
+        return no_update if name in shown and shown[name] == value else value
+
+    return (
+        figure_patch(figure),
+        top1,
+        preview,
+        changed("caption", caption),
+        grid,
+        summary if summary is no_update else changed("summary", summary),
+        changed("grid_error", None),
+        changed("error", None),
+        ack(frame, started),
+    )

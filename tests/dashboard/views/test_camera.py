@@ -4,13 +4,16 @@ an acknowledgement for every frame, bad ones included (the page sends its next f
 from __future__ import annotations
 
 import base64
+import copy
 import io
 
 import numpy as np
 import pytest
-from dash import no_update
+from dash import Patch, no_update
 from PIL import Image
 
+from dashboard.figures.predictions import figure_patch, predictions_figure
+from dashboard.figures.weights import message_figure
 from dashboard.views.camera import frame_bytes, show_frame
 
 
@@ -32,15 +35,65 @@ def test_frame_bytes_takes_jpeg_or_png_data_urls_only():
         frame_bytes({"jpeg": "data:image/jpeg;base64," + "A" * (3 * 1024 * 1024)})
 
 
+def apply_patch(figure: dict, patch: Patch) -> dict:
+    """What dash-renderer does with a Patch of assignments (the only operation figure_patch uses)."""
+    figure = copy.deepcopy(figure)
+    for op in patch.to_plotly_json()["operations"]:
+        assert op["operation"] == "Assign", op
+        *path, last = op["location"]
+        node = figure
+        for key in path:
+            node = node.setdefault(key, {})
+        node[last] = op["params"]["value"]
+    return figure
+
+
 def test_a_frame_updates_the_predictions_and_the_grid(api):
     figure, top1, preview, caption, grid, summary, grid_error, error, ack = show_frame(
         jpeg_frame(7), "digits_cnn", False, "features.3", "exact", "index"
     )
     assert error is None and ack["seq"] == 7 and ack["ok"] is True and ack["server_ms"] > 0
-    assert figure.data and "Top-1" in str(top1) and preview.endswith("/input.png") and "frame 7" in caption
+    assert isinstance(figure, Patch) and "Top-1" in str(top1) and preview.endswith("/input.png")
+    assert caption == "camera frame as digits_cnn sees it"
     assert grid_error is None
     assert 'data-layer="features.3"' in grid.children and grid.children.count("cl-tile") == 32
     assert summary is not None
+    # what is already on screen is not sent again
+    shown = {"caption": caption, "summary": summary, "grid_error": None, "error": None}
+    *_, caption, grid, summary, grid_error, error, ack = show_frame(
+        jpeg_frame(8), "digits_cnn", False, "features.3", "exact", "index", shown
+    )
+    assert (caption, grid_error, error) == (no_update,) * 3
+    assert summary is no_update or summary != shown["summary"]  # its value range moves with the frame
+    assert grid.children.count("cl-tile") == 32 and ack["seq"] == 8
+    old_error = {"props": {"children": "an earlier frame failed"}}
+    *_, error, _ack = show_frame(
+        jpeg_frame(9), "digits_cnn", False, "features.3", "exact", "index", {"error": old_error}
+    )
+    assert error is None  # cleared
+
+
+def test_the_predictions_patch_turns_any_figure_into_the_frames_own():
+    """Applied to the placeholder (a message figure) or to another frame's chart, the patch gives the full
+    figure but for the template, which the browser keeps."""
+    preds = [
+        {"label": "tabby", "probability": 0.6, "index": 281},
+        {"label": "tiger cat", "probability": 0.3, "index": 282},
+    ]
+    full = predictions_figure(preds, untrained=True).to_plotly_json()
+    want = {k: v for k, v in full["layout"].items() if k != "template"}
+    for before in (
+        message_figure("Pick a sample or drop an image.", height=120),
+        predictions_figure([{"label": "x", "probability": 1.0, "index": 0}] * 5),
+    ):
+        after = apply_patch(before.to_plotly_json(), figure_patch(predictions_figure(preds, untrained=True)))
+        assert after["data"] == full["data"]
+        assert after["layout"]["template"] == before.to_plotly_json()["layout"]["template"]
+        got = {k: v for k, v in after["layout"].items() if k != "template" and v not in ([], {"text": ""})}
+        assert got == want
+    # a chart without a title clears the earlier one
+    after = apply_patch(full, figure_patch(predictions_figure(preds)))
+    assert after["layout"]["title"] == {"text": ""} and after["layout"]["annotations"] == []
 
 
 def test_without_a_layer_only_the_predictions_change(api):
