@@ -99,6 +99,10 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
     lines = [line.strip() for line in text if line.strip() and not line.startswith("#")]
     assert lines[0] == "*"  # allow-list
     assert {"!pyproject.toml", "!server/", "!dashboard/"} <= set(lines)
+    # of models/, only the models ConvLens trains itself (the same bytes wherever trained): no user
+    # weights, catalogue or user code
+    trained = {f"!models/{m}/" for m in ("digits_cnn", "dcgan_digits", "seq_rnn", "seq_lstm", "seq_gru")}
+    assert {line for line in lines if line.startswith("!models")} == trained | {"!models/README.md"}
 
 
 # -- docker-compose.yml ------------------------------------------------------------------------------
