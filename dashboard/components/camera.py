@@ -1,4 +1,4 @@
-"""Explore's camera source: the button, the live video and the frame stores that static/camera.js drives."""
+"""Explore's camera source: the button, the live video, the frame store and the answer text that static/camera.js drives."""
 
 from __future__ import annotations
 
