@@ -8,7 +8,7 @@ import dash
 from dash import dcc, html
 
 from dashboard.components.common import panel, placeholder_graph, radio
-from dashboard.views.recurrent import COLOR_BY
+from dashboard.views.recurrent import COLOR_BY, TRAINED, TRAINED_OPTION
 
 dash.register_page(__name__, path="/recurrent", name="Recurrent", title="ConvLens · Recurrent", order=6)
 
@@ -76,8 +76,8 @@ def layout(**query: Any) -> html.Div:
                                 html.Label("The three models", htmlFor="rec-flow-snapshot"),
                                 dcc.Dropdown(
                                     id="rec-flow-snapshot",
-                                    options=[{"label": "trained models", "value": "final"}],
-                                    value="final",
+                                    options=[TRAINED_OPTION],
+                                    value=TRAINED,
                                     clearable=False,
                                     style={"minWidth": "12rem"},
                                 ),

@@ -99,7 +99,7 @@ def show_frame(
         preview,
         changed("caption", caption),
         grid,
-        summary if summary is no_update else changed("summary", summary),
+        changed("summary", summary),
         changed("grid_error", None),
         changed("error", None),
         ack(frame, started),

@@ -220,6 +220,7 @@ def gates(model: str | None, cards: dict[str, Any] | None) -> tuple[Any, Any, An
 
 
 TRAINED = "final"
+TRAINED_OPTION = {"label": "trained models", "value": TRAINED}  # the picker's first option, and its default
 
 
 def flow_snapshots(cards: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -235,7 +236,7 @@ def flow_snapshots(cards: dict[str, Any] | None) -> list[dict[str, str]]:
     except ApiError:
         shared = set()  # the picker then offers the trained models only; the plot reports its own errors
     epochs = sorted(shared or ())
-    return [{"label": "trained models", "value": TRAINED}] + [
+    return [TRAINED_OPTION] + [
         {"label": f"after epoch {int(n.removeprefix('epoch_'))}", "value": n} for n in epochs
     ]
 
