@@ -9,15 +9,18 @@ stylesheets and scripts load with every page, and everything in it is served und
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dash
 from dash import Dash, dcc, html
-from flask import Response, abort
+from flask import Response, abort, request
+from plotly.utils import PlotlyJSONEncoder
 
 from dashboard.api_client import ARTIFACT_PREFIX, ApiError, get_client
 from dashboard.images import DIGITS, PHOTOS, UnknownImageError, sample_thumbnail
 from dashboard.settings import DashboardSettings, get_settings
+from dashboard.views.camera import MAX_FRAME_BYTES, live_frame
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,6 +62,15 @@ def _register_routes(app: Dash) -> None:
             mimetype=upstream.headers.get("content-type", "application/octet-stream"),
             headers={"Cache-Control": upstream.headers.get("cache-control", "max-age=3600")},
         )
+
+    @server.post("/camera/frame")
+    def camera_frame() -> Response:
+        # the camera's live frames (dashboard/views/camera.py): JSON in, JSON out, no Dash callback
+        if (request.content_length or 0) > MAX_FRAME_BYTES * 2:
+            status, answer = 413, {"ok": False, "error": "The camera frame is too large."}
+        else:
+            status, answer = live_frame(request.get_json(silent=True))
+        return Response(json.dumps(answer, cls=PlotlyJSONEncoder), status=status, mimetype="application/json")
 
     @server.get("/samples/<name>.png")
     def sample(name: str) -> Response:

@@ -10,7 +10,7 @@ document.addEventListener("click", function (event) {
 // One delegated listener for every filter tile: a click (or Enter/Space on a focused tile) sets the
 // `tile-click` store, which the selection callback reads. Thousands of tiles need no callback inputs.
 document.addEventListener("click", function (event) {
-  const tile = event.target.closest ? event.target.closest("#filter-grid-tiles .cl-tile") : null;
+  const tile = event.target.closest ? event.target.closest("#filter-grid-tiles .cl-tile, #camera-grid-tiles .cl-tile") : null;
   if (!tile || !window.dash_clientside || !window.dash_clientside.set_props) { return; }
   window.dash_clientside.set_props("tile-click", { data: { index: Number(tile.dataset.index), at: Date.now() } });
 });

@@ -211,6 +211,18 @@ clientside_callback(
     Input("camera-toggle", "n_clicks"),
 )
 
+# static/camera.js keeps the page's inputs for the live frames (POST /camera/frame, read there as
+# dashboard/views/camera.py's live_frame reads them); a change sends the next frame through Dash
+clientside_callback(
+    ClientsideFunction(namespace="camera", function_name="settings"),
+    Output("camera-settings", "data"),
+    Input("model-picker", "value"),
+    Input("untrained-toggle", "value"),
+    Input("selected-layer", "data"),
+    Input("precision-toggle", "value"),
+    Input("grid-sort", "value"),
+)
+
 
 clientside_callback(
     "function (opacity) { return {opacity: opacity}; }",

@@ -15,6 +15,8 @@ def camera_controls() -> html.Div:
             html.Video(
                 id="camera-video", autoPlay=True, muted=True, hidden=True, className="cl-camera-video"
             ),
+            # the page's model, layer, checklists and sort order, kept where static/camera.js reads them
+            dcc.Store(id="camera-settings"),
             dcc.Store(id="camera-frame"),  # {"seq", "jpeg"}: set by static/camera.js, one frame in flight
             # the frame's answer is shown: {"seq", "ok", "error", "server_ms"} as JSON text, which
             # static/camera.js watches (a DOM observer, not a second callback per frame)

@@ -82,11 +82,11 @@ def _css(style: dict[str, str]) -> str:
     return ";".join(f"{names.get(k, k)}:{v}" for k, v in style.items())
 
 
-def filter_grid(
-    activations: dict[str, Any], order: Sequence[int], grid_id: str = "filter-grid-tiles"
-) -> dcc.Markdown:
-    """Every channel of the API's ``POST /activations`` answer as a tile, in ``order``. Clicks on the tiles
-    of the grid with the default ``grid_id`` select a filter (static/explore.js); other grids only show."""
+def grid_tiles(activations: dict[str, Any], order: Sequence[int]) -> list[dict[str, Any]]:
+    """The tiles of the API's ``POST /activations`` answer in ``order``: per channel its ``index``, hover
+    ``title``, whether it is ``silent``, and the inline CSS ``style`` that cuts it from the mosaic. The
+    grid's HTML is built from these, and the camera's live frames send them as they are (static/camera.js
+    rewrites the tiles already on the page)."""
     channels = {c["index"]: c for c in activations["channels"]}
     silent = set(activations.get("silent_channels", []))
     grid = activations["mosaic_grid"]
@@ -97,10 +97,20 @@ def filter_grid(
         c = channels[i]
         s = i in silent
         title = f"filter {i}: mean {c['mean']:.3g}, max {c['max']:.3g}" + (" (silent)" if s else "")
-        tiles.append(
-            f'<button class="cl-tile{" is-silent" if s else ""}" data-index="{i}" title="{escape(title)}" '
-            f'style="{escape(_css(tile_style(i, grid, src, size)))}">{i}</button>'
-        )
+        tiles.append({"index": i, "title": title, "silent": s, "style": _css(tile_style(i, grid, src, size))})
+    return tiles
+
+
+def filter_grid(
+    activations: dict[str, Any], order: Sequence[int], grid_id: str = "filter-grid-tiles"
+) -> dcc.Markdown:
+    """Every channel of the API's ``POST /activations`` answer as a tile, in ``order``. Clicks on the tiles
+    of the grid with the default ``grid_id`` select a filter (static/explore.js); other grids only show."""
+    tiles = [
+        f'<button class="cl-tile{" is-silent" if t["silent"] else ""}" data-index="{t["index"]}" '
+        f'title="{escape(t["title"])}" style="{escape(t["style"])}">{t["index"]}</button>'
+        for t in grid_tiles(activations, order)
+    ]
     return dcc.Markdown(
         f'<div id="{escape(grid_id)}" class="cl-grid" data-count="{len(order)}" '
         f'data-layer="{escape(activations["layer"])}">' + "".join(tiles) + "</div>",

@@ -49,16 +49,23 @@ def predictions_figure(predictions: Sequence[dict[str, Any]], *, untrained: bool
     return fig
 
 
-def figure_patch(fig: go.Figure) -> Patch:
-    """A ``Patch`` that turns whatever figure a graph shows into ``fig``, except for its template: the
-    traces and every layout key are assigned whole (annotations and title cleared when ``fig`` has none).
-    The camera sends one per frame: the browser then keeps the (large) template it already has, and
-    Plotly redraws a few numbers instead of a whole new figure."""
-    patch = Patch()
-    patch["data"] = [trace.to_plotly_json() for trace in fig.data]
+def figure_parts(fig: go.Figure) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``fig``'s traces and its layout without the template (the browser already has one): what a graph
+    needs to turn whatever it shows into ``fig``. Annotations and the title are cleared when ``fig`` has
+    none, so that nothing of the previous figure stays."""
     layout = {k: v for k, v in fig.layout.to_plotly_json().items() if k != "template"}
     for key, empty in (("annotations", []), ("title", {"text": ""})):
         layout.setdefault(key, empty)
+    return [trace.to_plotly_json() for trace in fig.data], layout
+
+
+def figure_patch(fig: go.Figure) -> Patch:
+    """A ``Patch`` that turns whatever figure a graph shows into ``fig`` (:func:`figure_parts`): the traces
+    and every layout key are assigned whole, the template stays. A frame the camera sends through Dash
+    gets one: Plotly then redraws a few numbers instead of a whole new figure."""
+    data, layout = figure_parts(fig)
+    patch = Patch()
+    patch["data"] = data
     for key, value in layout.items():
         patch["layout"][key] = value
     return patch

@@ -27,9 +27,13 @@ def predictions_panel() -> html.Section:
                     html.Div(
                         [
                             html.Img(id="input-preview", className="cl-input-preview", alt=""),
+                            # the camera's live frames are drawn into the `camera-*` elements, which no
+                            # callback writes (static/camera.js, dashboard/views/camera.py)
+                            html.Img(id="camera-preview", className="cl-input-preview cl-live-only", alt=""),
                             html.Div(
                                 [
                                     html.Div(id="top1", className="cl-top1"),
+                                    html.Div(id="camera-top1", className="cl-top1 cl-live-only"),
                                     html.Div(id="input-caption", className="cl-caption"),
                                     html.Div(id="predictions-error"),
                                 ]
@@ -148,10 +152,12 @@ def layout(**query: Any) -> html.Div:
                                     className="cl-grid-controls",
                                 ),
                                 html.Div(id="grid-summary", className="cl-caption"),
+                                html.Div(id="camera-grid-summary", className="cl-caption cl-live-grid-only"),
                                 dcc.Loading(  # spins while the activations are computed and the grid drawn
                                     [
                                         html.Div(id="grid-error"),
                                         html.Div(id="filter-grid", className="cl-grid-box"),
+                                        html.Div(id="camera-grid", className="cl-grid-box cl-live-grid-only"),
                                     ],
                                     type="default",
                                     delay_show=150,

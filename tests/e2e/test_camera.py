@@ -1,6 +1,8 @@
 """Explore's camera source in real headless Chromium with its fake camera: the frame gate's rule (a frame
 that comes while one is in flight is dropped, not queued), then ten seconds of live frames from the fake
-camera updating the predictions and the selected layer's grid, with a clean console."""
+camera updating the predictions and the selected layer's grid, with a clean console: the first frame
+through Dash, the next ones the live way (drawn by static/camera.js), and the last one through Dash
+again when the camera stops, so that the page's components end showing it."""
 
 from __future__ import annotations
 
@@ -76,12 +78,14 @@ def test_the_fake_camera_drives_live_updates_for_ten_seconds(camera_page, live_d
     page.wait_for_function(
         "() => window.ConvLensCamera.gate && window.ConvLensCamera.gate.done >= 1", timeout=120_000
     )
-    page.wait_for_selector(f"#filter-grid-tiles[data-layer='{LAYER}']")
+    page.wait_for_selector(f"#filter-grid-tiles[data-layer='{LAYER}']")  # the first frame, through Dash
+    page.wait_for_function("() => window.ConvLensCamera.live >= 1", timeout=60_000)
+    page.wait_for_selector(f"#camera-grid-tiles[data-layer='{LAYER}']")
     start = page.evaluate("() => window.ConvLensCamera.gate.stats()")
     sources = set()
     t0 = time.monotonic()
     while time.monotonic() - t0 < LIVE_SECONDS:
-        sources.add(page.get_attribute("#filter-grid-tiles .cl-tile", "style"))
+        sources.add(page.get_attribute("#camera-grid-tiles .cl-tile", "style"))
         page.wait_for_timeout(500)
     end = page.evaluate("() => window.ConvLensCamera.gate.stats()")
     answered = end["done"] - start["done"]
@@ -89,10 +93,24 @@ def test_the_fake_camera_drives_live_updates_for_ten_seconds(camera_page, live_d
     assert answered >= 3, f"only {answered} frames answered in {LIVE_SECONDS} s: {end}"
     assert end["failed"] == 0 and end["lost"] == 0, end
     assert end["dropped"] > 0  # frames came faster than answers: dropped, not queued
+    ways = page.evaluate("() => ({live: window.ConvLensCamera.live, dash: window.ConvLensCamera.dash})")
+    assert ways["dash"] == 1 and ways["live"] >= answered, ways  # only the first went through Dash
     assert len(sources) >= 2  # the grid's mosaic changed with the frames, in place
-    assert page.inner_text("#top1-label")
+    # the live elements stand in for the callback-written ones
+    assert page.is_visible("#camera-grid-tiles") and not page.is_visible("#filter-grid-tiles")
+    assert page.is_visible("#camera-top1") and not page.is_visible("#top1")
+    assert page.inner_text("#camera-top1").startswith("Top-1 ")
+    assert page.get_attribute("#camera-preview", "src").startswith("/api-artifacts/")
+    n_tiles = page.eval_on_selector_all("#filter-grid-tiles .cl-tile", "els => els.length")
+    assert page.eval_on_selector_all("#camera-grid-tiles .cl-tile", "els => els.length") == n_tiles
     assert "frames/s" in page.inner_text("#camera-stats")
     save_screenshot(page, "explore-camera")
+    # stopping: the newest frame shown goes through Dash, and the page's own components show it
     page.click("#camera-toggle")
     page.wait_for_function("() => !window.ConvLensCamera.stream")
+    last = page.get_attribute("#camera-grid-tiles .cl-tile", "style")
+    page.wait_for_function("() => !document.body.classList.contains('cl-camera-live')", timeout=60_000)
+    assert page.get_attribute("#filter-grid-tiles .cl-tile", "style") == last
+    assert page.is_visible("#filter-grid-tiles") and not page.is_visible("#camera-grid-tiles")
+    assert page.inner_text("#top1-label")
     assert console.errors == [], "browser console errors:\n" + "\n".join(console.errors)

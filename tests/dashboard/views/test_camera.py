@@ -1,5 +1,6 @@
 """A camera frame in Explore: its predictions and the selected layer's grid from the real API app, and
-an acknowledgement for every frame, bad ones included (the page sends its next frame only after it)."""
+an acknowledgement for every frame, bad ones included (the page sends its next frame only after it);
+the live way (``POST /camera/frame``) answers with what the Dash way shows."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 from dash import Patch, no_update
 from PIL import Image
 
+from dashboard.app import create_app
 from dashboard.figures.predictions import figure_patch, predictions_figure
 from dashboard.figures.weights import message_figure
-from dashboard.views.camera import frame_bytes, show_frame
+from dashboard.views.camera import frame_bytes, live_frame, show_frame
 
 
 def jpeg_frame(seq: int = 1, size: int = 64) -> dict:
@@ -113,3 +115,65 @@ def test_bad_frames_and_api_errors_are_shown_and_acknowledged(api):
     *keep, error, ack = show_frame(jpeg_frame(5), None, False, "features.3", "exact", "index")
     assert "Pick a model" in str(error) and ack["error"] == "Pick a model first."
     assert show_frame(None, "digits_cnn", False, None, "exact", "index") == (no_update,) * 9
+
+
+LIVE = {"model": "digits_cnn", "untrained": [], "layer": "features.3", "precision": [], "sort": "index"}
+
+
+def test_a_live_frame_answers_what_the_dash_way_shows(api):
+    frame = jpeg_frame(11)
+    status, live = live_frame({**LIVE, "sort": "mean", **frame})
+    assert status == 200 and live["ok"] is True and live["seq"] == 11 and live["error"] is None
+    figure, top1, preview, caption, grid, summary, *_ = show_frame(
+        frame, "digits_cnn", False, "features.3", "exact", "mean"
+    )
+    assert live["figure"] == apply_patch({}, figure)  # the figure the Dash way's patch gives, no template
+    assert "template" not in live["figure"]["layout"]
+    assert live["top1"]["label"] in str(top1) and live["top1"]["probability"].strip() in str(top1)
+    assert live["preview"] == preview and live["caption"] == caption and live["summary"] == summary
+    # the same tiles in the same order as the Dash way's grid HTML, silent ones marked
+    tiles = live["grid"]["tiles"]
+    assert live["grid"]["layer"] == "features.3" and len(tiles) == 32
+    assert [f'data-index="{t["index"]}"' in grid.children for t in tiles] == [True] * 32
+    order = [int(part.split('"')[0]) for part in grid.children.split('data-index="')[1:]]
+    assert [t["index"] for t in tiles] == order
+    means = [float(t["title"].split("mean ")[1].split(",")[0]) for t in tiles]
+    assert means == sorted(means, reverse=True)  # sorted by mean activation, as asked
+    assert all("background-image:url(/api-artifacts/" in t["style"] for t in tiles)
+    assert grid.children.count("is-silent") == sum(t["silent"] for t in tiles)
+
+
+def test_a_live_frame_without_a_layer_has_no_grid(api):
+    status, live = live_frame({**LIVE, "layer": None, **jpeg_frame(12)})
+    assert status == 200 and live["grid"] is None and live["summary"] is None and live["figure"]["data"]
+
+
+def test_bad_live_frames_get_a_status_and_a_message(api):
+    cases = [
+        ("not a dict", 400, "JSON object"),
+        ({**LIVE, "model": None, **jpeg_frame(1)}, 400, "Pick a model"),
+        ({**LIVE, "layer": 3, **jpeg_frame(1)}, 400, "layer"),
+        ({**LIVE, "seq": 2, "jpeg": "nope"}, 400, "data URL"),
+        ({**LIVE, "model": "no_such_model", **jpeg_frame(3)}, 404, "no_such_model"),
+        ({**LIVE, "layer": "no.such.layer", **jpeg_frame(4)}, 404, "no.such.layer"),
+    ]
+    for body, want_status, want_text in cases:
+        status, answer = live_frame(body)
+        assert (status, answer["ok"]) == (want_status, False), (
+            body if isinstance(body, str) else body.get("model"),
+            answer,
+        )
+        assert want_text in answer["error"]
+        if isinstance(body, dict):
+            assert answer["seq"] == body["seq"]
+
+
+def test_the_camera_route_answers_json(api):
+    http = create_app().server.test_client()
+    answer = http.post("/camera/frame", json={**LIVE, **jpeg_frame(21)})
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    assert answer.get_json()["seq"] == 21 and len(answer.get_json()["grid"]["tiles"]) == 32
+    bad = http.post("/camera/frame", data="<html>", content_type="text/html")
+    assert bad.status_code == 400 and "JSON object" in bad.get_json()["error"]
+    huge = http.post("/camera/frame", data=b"x" * (5 * 1024 * 1024), content_type="application/json")
+    assert huge.status_code == 413 and "too large" in huge.get_json()["error"]
