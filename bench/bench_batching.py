@@ -2,13 +2,16 @@
 
 Two API processes on the same machine, one with batching off (CONVLENS_BATCH_MAX=1) and one with it on
 (the default, 16), both with CONVLENS_MODEL_CONCURRENCY=64 and CONVLENS_MAX_QUEUE=64 so that admission
-control does not cap what the batcher sees. For 1, 8 and 64 concurrent clients, each client sends
-`predict` requests with an image of its own (distinct random 224x224 PNGs: nothing comes from a cache)
-for a fixed time; a separate prober hits /healthz every 20 ms. Per setting it prints requests/s, p50
-and p99 latency, /healthz p99 and 503s; then the ratios: batched throughput at 8 clients against the
-serial rate (1 client, batching off), and batched against unbatched at each concurrency. The servers run
-in turn, alternating which goes first, ``--repeats`` rounds per level; medians and per-round ratios. Run:
-    .venv/bin/python bench/bench_batching.py [--model efficientnet_lite0] [--seconds 8]
+control does not cap what the batcher sees, and both with the same CONVLENS_COMPILE (``--compile``: the
+server's default ``auto`` unless told; then each warms up until its answers come from compiled code).
+For 1, 8 and 64 concurrent clients, each client sends `predict` requests with an image of its own
+(distinct: nothing comes from a cache; ``--inputs photos``, the default, sends the bundled photos as
+224 px JPEGs with a little noise each, ``noise`` random 224x224 PNGs) for a fixed time; a separate
+prober hits /healthz every 20 ms. Per setting it prints requests/s, p50 and p99 latency, /healthz p99
+and 503s; then the ratios: batched throughput at 8 clients against the serial rate (1 client, batching
+off), and batched against unbatched at each concurrency. The servers run in turn, alternating which
+goes first, ``--repeats`` rounds per level; medians and per-round ratios. Run:
+    .venv/bin/python bench/bench_batching.py [--model efficientnet_lite0] [--seconds 8] [--inputs photos]
 """
 
 from __future__ import annotations
@@ -41,6 +44,27 @@ def png(seed: int, size: int) -> bytes:
     return buf.getvalue()
 
 
+def photo_jpegs(n: int, size: int) -> list[bytes]:
+    """``n`` distinct JPEGs (quality 90) of the bundled photos at ``size`` px, each with a little noise of its
+    own: what a client of an image API sends (about 20 KiB each, where a noise PNG is 150 KiB)."""
+    from server.datasets.builtin import _skimage_photos
+
+    photos = [
+        np.asarray(img.convert("RGB").resize((size, size)), dtype=np.int16)
+        for _c, _p, img in _skimage_photos()
+    ]
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        noisy = np.clip(photos[i % len(photos)] + rng.integers(-3, 4, photos[0].shape), 0, 255).astype(
+            np.uint8
+        )
+        buf = io.BytesIO()
+        Image.fromarray(noisy).save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -64,22 +88,24 @@ class Images:
 
 def load(url: str, model: str, clients: int, seconds: float, images: Images) -> dict:
     latencies: list[float] = []
+    compiled = 0
     busy = 0
     health: list[float] = []
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
     def client(_c: int) -> None:
-        nonlocal busy
+        nonlocal busy, compiled
         with httpx.Client(timeout=120) as http:
             while time.monotonic() < stop:
                 img = images.take(url)
                 t0 = time.perf_counter()
-                r = http.post(f"{url}/api/v1/models/{model}/predict", files={"image": ("x.png", img)})
+                r = http.post(f"{url}/api/v1/models/{model}/predict", files={"image": ("x", img)})
                 dt = time.perf_counter() - t0
                 with lock:
                     if r.status_code == 200:
                         latencies.append(dt)
+                        compiled += r.json()["compiled"]
                     elif r.status_code == 503:
                         busy += 1
                     else:
@@ -108,6 +134,7 @@ def load(url: str, model: str, clients: int, seconds: float, images: Images) -> 
         "health_p99": pct(health, 99) * 1000,
         "busy": busy,
         "n": len(latencies),
+        "compiled": compiled / max(1, len(latencies)),
     }
 
 
@@ -118,15 +145,38 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--levels", default="1,8,64")
     ap.add_argument("--images", type=int, default=6000, help="distinct images (each server sees each once)")
+    ap.add_argument(
+        "--inputs",
+        choices=("photos", "noise"),
+        default="photos",
+        help="photos: jittered bundled photos as JPEG; noise: random-pixel PNGs (150 KiB each, the costliest to "
+        "send and decode)",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="rounds per level, the servers' order alternating")
+    ap.add_argument(
+        "--compile",
+        choices=("auto", "off"),
+        default="auto",
+        help="CONVLENS_COMPILE of both servers; with auto the warm-up lasts until their answers come compiled",
+    )
+    ap.add_argument("--warmup", type=float, default=300, help="longest warm-up per server, in seconds")
     args = ap.parse_args()
     levels = [int(v) for v in args.levels.split(",")]
     print(f"cpus: {os.cpu_count()}, load average before: {os.getloadavg()}")
-    images = Images([png(i, args.size) for i in range(args.images)])  # every request is computed
+    made = (
+        [png(i, args.size) for i in range(args.images)]
+        if args.inputs == "noise"
+        else photo_jpegs(args.images, args.size)
+    )
+    images = Images(made)  # every request is computed
+    print(
+        f"inputs: {args.images} distinct {args.inputs}, median {int(np.median([len(b) for b in made])) // 1024} KiB"
+    )
     common = {
         "CONVLENS_MODEL_CONCURRENCY": "64",
         "CONVLENS_MAX_QUEUE": "64",
         "CONVLENS_DEFAULT_MODEL": args.model,
+        "CONVLENS_COMPILE": args.compile,
     }
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         urls = {
@@ -137,8 +187,18 @@ def main() -> None:
             )
             for name, value in (("off", "1"), ("on", "16"))
         }
-        for url in urls.values():  # warm-up: model loaded, first forwards done
-            load(url, args.model, 2, 2.0, images)
+        for name, url in urls.items():  # warm-up: model loaded, first forwards done, compiled where asked
+            t0 = time.monotonic()
+            while True:
+                shares = [load(url, args.model, c, 3.0, images)["compiled"] for c in levels if c <= 8]
+                if args.compile == "off" or min(shares) >= 0.9 or time.monotonic() - t0 > args.warmup:
+                    break
+                time.sleep(5)  # the background compiles get the CPUs
+            print(
+                f"  warm-up of batching {name}: {time.monotonic() - t0:.0f} s, compiled answers "
+                f"{', '.join(f'{x:.0%}' for x in shares)} at {', '.join(str(c) for c in levels if c <= 8)} clients",
+                flush=True,
+            )
         runs: dict[tuple[str, int], list[dict]] = {}
         for clients in levels:
             for r in range(args.repeats):  # alternate which server goes first
@@ -148,7 +208,7 @@ def main() -> None:
                     print(
                         f"  batching {name:3s} {clients:3d} clients, round {r + 1}: {res['rps']:6.1f} req/s  "
                         f"p50 {res['p50']:7.1f} ms  p99 {res['p99']:7.1f} ms  /healthz p99 {res['health_p99']:6.1f} ms  "
-                        f"503s {res['busy']}  (n={res['n']}, load {os.getloadavg()[0]:.2f})",
+                        f"503s {res['busy']}  compiled {res['compiled']:.0%}  (n={res['n']}, load {os.getloadavg()[0]:.2f})",
                         flush=True,
                     )
     med = {

@@ -17,7 +17,7 @@ from PIL import Image
 from server.artifacts import ArtifactStore, content_key
 from server.config import Settings
 from server.engine.batching import Batcher
-from server.engine.compiled import Compiler
+from server.engine.compiled import Compiler, largest_bucket
 from server.engine.hooks import capture, first_tensor, forward_until, get_module
 from server.engine.imaging import (
     colorize,
@@ -42,8 +42,9 @@ class ExploreService(UploadService):
         self, settings: Settings, artifacts: ArtifactStore, compiler: Compiler | None = None
     ) -> None:
         super().__init__(settings, artifacts)
-        self.batcher = Batcher(settings.batch_max)
         self.compiler = compiler or Compiler("off")
+        # compiled batches are padded to a bucket: take whole buckets from the queue
+        self.batcher = Batcher(settings.batch_max, take=largest_bucket if self.compiler.enabled else None)
 
     def warm(self, lm: LoadedModel) -> None:
         """Queue the compile of ``lm``'s single-image predict (start-up: the default model)."""

@@ -1,9 +1,14 @@
 """Dynamic batching: concurrent single-input forwards of the same model and layer run as one batch.
 
 No timed window: a request that finds nothing running for its key runs at once (alone, so an idle
-server adds no latency). Requests that arrive while a forward for their key is running queue up in
-a group, and the group runs as one batched forward as soon as the running one ends: under load the
-batch grows by itself, up to ``max_batch`` inputs. Each request gets its own row of the output.
+server adds no latency). Requests that arrive while a forward for their key is running queue up, and
+the queue runs as one batched forward as soon as the running one ends: under load the batch grows by
+itself, up to ``max_batch`` inputs. Each request gets its own row of the output.
+
+How many of the queued inputs one forward takes is the ``take`` policy's: all of them by default. With
+compiled inference a batch is padded to its compiled size (1, 2, 4, 8, ...), so a batch of 5 would pay
+for 8; ``take=largest_bucket`` (the services' choice when compiling) runs 4 and leaves the fifth at the
+head of the queue, where the next arrivals join it.
 
 Thread-based: requests run in the web server's worker threads; the thread that runs a group's
 forward is one of the group's own requests (its hooks are thread-scoped, see ``server.engine.hooks``).
@@ -24,8 +29,10 @@ TaggedBatchFn = Callable[[torch.Tensor], tuple[torch.Tensor, Any]]  # (output, a
 
 
 @dataclass
-class _Group:
-    inputs: list[torch.Tensor] = field(default_factory=list)
+class _Slot:
+    """One request: its input, then its row of the output (or the error) once a forward carried it."""
+
+    x: torch.Tensor
     output: torch.Tensor | None = None
     tag: Any = None
     error: BaseException | None = None
@@ -34,7 +41,7 @@ class _Group:
 
 @dataclass
 class _Key:
-    queue: deque[_Group] = field(default_factory=deque)
+    queue: deque[_Slot] = field(default_factory=deque)
     busy: bool = False
 
 
@@ -53,8 +60,9 @@ class Batcher:
     does. ``max_batch <= 1`` turns batching off: each request runs its own forward, concurrently.
     """
 
-    def __init__(self, max_batch: int = 16) -> None:
+    def __init__(self, max_batch: int = 16, take: Callable[[int], int] | None = None) -> None:
         self.max_batch = max_batch
+        self.take = take or (lambda n: n)  # how many of n queued inputs (n <= max_batch) one forward runs
         self._cond = threading.Condition()
         self._keys: dict[Hashable, _Key] = {}
         self.stats = BatchStats()
@@ -70,41 +78,45 @@ class Batcher:
         if self.max_batch <= 1:
             return fn(x)
         key = (key, tuple(x.shape), x.dtype, x.device)
+        slot = _Slot(x)
         with self._cond:
             state = self._keys.setdefault(key, _Key())
-            if not state.queue or len(state.queue[-1].inputs) >= self.max_batch:
-                state.queue.append(_Group())
-            group = state.queue[-1]
-            index = len(group.inputs)
-            group.inputs.append(x)
-            while not group.done and (state.busy or state.queue[0] is not group):
+            state.queue.append(slot)
+            while not slot.done and (state.busy or state.queue[0] is not slot):
                 self._cond.wait()
-            if not group.done:  # this thread runs the group's forward
+            if not slot.done:  # this thread runs the forward of the queue's head, itself first
                 state.busy = True
-                state.queue.popleft()
-        if not group.done:
-            self._lead(key, state, group, fn)
-        if group.error is not None:
-            raise group.error
-        assert group.output is not None
-        return group.output[index : index + 1], group.tag
+                n = min(len(state.queue), self.max_batch)
+                n = max(1, min(n, self.take(n)))
+                batch = [state.queue.popleft() for _ in range(n)]
+        if not slot.done:
+            self._lead(key, state, batch, fn)
+        if slot.error is not None:
+            raise slot.error
+        assert slot.output is not None
+        return slot.output, slot.tag
 
-    def _lead(self, key: Hashable, state: _Key, group: _Group, fn: TaggedBatchFn) -> None:
+    def _lead(self, key: Hashable, state: _Key, batch: list[_Slot], fn: TaggedBatchFn) -> None:
+        out: Any = None
+        tag: Any = None
+        error: BaseException | None = None
         try:
-            batch = group.inputs[0] if len(group.inputs) == 1 else torch.cat(group.inputs)
-            out, group.tag = fn(batch)
-            if not isinstance(out, torch.Tensor) or out.shape[0] != batch.shape[0]:
+            x = batch[0].x if len(batch) == 1 else torch.cat([s.x for s in batch])
+            out, tag = fn(x)
+            if not isinstance(out, torch.Tensor) or out.shape[0] != x.shape[0]:
                 raise RuntimeError("A batched forward must return one output row per input.")
-            group.output = out
-        except BaseException as exc:  # every request of the group sees the same error
-            group.error = exc
+        except BaseException as exc:  # every request of the batch sees the same error
+            error = exc
         finally:
             with self._cond:
-                n = len(group.inputs)
+                for i, s in enumerate(batch):
+                    if error is None:
+                        s.output, s.tag = out[i : i + 1], tag
+                    s.error = error
+                    s.done = True
                 self.stats.forwards += 1
-                self.stats.inputs += n
-                self.stats.largest = max(self.stats.largest, n)
-                group.done = True
+                self.stats.inputs += len(batch)
+                self.stats.largest = max(self.stats.largest, len(batch))
                 state.busy = False
                 if not state.queue:
                     self._keys.pop(key, None)

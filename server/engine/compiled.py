@@ -176,6 +176,13 @@ def bucket(n: int) -> int | None:
     return next((b for b in BUCKETS if b >= n), None)
 
 
+def largest_bucket(n: int) -> int:
+    """The most of ``n`` queued inputs that make a batch with no padding rows (the largest bucket <= n):
+    the dynamic batcher's ``take`` while compiling, so that a batch of 5 runs as 4 (and the fifth waits
+    for the next arrivals) instead of paying for 8."""
+    return max(b for b in BUCKETS if b <= max(1, n))
+
+
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
     if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last

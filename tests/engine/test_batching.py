@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from server.engine.batching import Batcher
+from server.engine.compiled import largest_bucket
 
 
 class Slow(nn.Module):
@@ -71,6 +72,39 @@ def test_batches_never_exceed_max_batch():
     model = Slow()
     outs = concurrently(Batcher(max_batch=4), model, inputs(12))
     assert len(outs) == 12 and max(model.sizes) <= 4 and sum(model.sizes) == 12
+
+
+def test_whole_buckets_are_taken_and_the_rest_waits_at_the_head():
+    """With compiled inference's policy, 1 + 12 concurrent requests run as 1, then 8 and 4: never a batch
+    that would be padded. Each still gets its own row."""
+    gate = threading.Event()
+
+    class Gated(Slow):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not self.sizes:
+                gate.wait(10)  # the first forward runs until all the others are queued behind it
+            return super().forward(x)
+
+    model, xs = Gated(delay=0.0), inputs(13)
+    batcher = Batcher(max_batch=16, take=largest_bucket)
+    first = threading.Thread(target=lambda: batcher.run("m", xs[0], model))
+    first.start()
+    with ThreadPoolExecutor(12) as pool:
+        futures = [pool.submit(batcher.run, "m", x, model) for x in xs[1:]]
+        deadline = time.monotonic() + 10
+        while sum(len(k.queue) for k in batcher._keys.values()) < 12 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        gate.set()
+        outs = [f.result() for f in futures]
+    first.join()
+    assert model.sizes == [1, 8, 4]
+    with torch.no_grad():
+        for x, out in zip(xs[1:], outs, strict=True):
+            torch.testing.assert_close(out, model.lin(x), atol=1e-6, rtol=1e-5)
+
+
+def test_largest_bucket():
+    assert [largest_bucket(n) for n in (0, 1, 2, 3, 5, 7, 8, 9, 16, 200)] == [1, 1, 2, 2, 4, 4, 8, 8, 16, 128]
 
 
 def test_max_batch_one_turns_batching_off():
