@@ -78,7 +78,8 @@ def test_the_fake_camera_drives_live_updates_for_ten_seconds(camera_page, live_d
     page.wait_for_function(
         "() => window.ConvLensCamera.gate && window.ConvLensCamera.gate.done >= 1", timeout=120_000
     )
-    page.wait_for_selector(f"#filter-grid-tiles[data-layer='{LAYER}']")  # the first frame, through Dash
+    # the first frame, through Dash (attached: once a live frame is drawn, the live grid stands in for it)
+    page.wait_for_selector(f"#filter-grid-tiles[data-layer='{LAYER}']", state="attached")
     page.wait_for_function("() => window.ConvLensCamera.live >= 1", timeout=60_000)
     page.wait_for_selector(f"#camera-grid-tiles[data-layer='{LAYER}']")
     start = page.evaluate("() => window.ConvLensCamera.gate.stats()")
