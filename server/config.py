@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     # Compute
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    gil_switch_ms: float = Field(
+        0.5,
+        ge=0,
+        description="how often a thread holding Python's GIL hands it over (sys.setswitchinterval), in ms; "
+        "0 keeps Python's 5 ms. Compiled CPU kernels run holding the GIL, so with Python's 5 ms a forward "
+        "waits up to 5 ms per kernel for request threads, and so do health checks",
+    )
     batch_max: int = Field(
         16,
         ge=0,

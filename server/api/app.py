@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from contextlib import asynccontextmanager
 from typing import Any
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     settings = services.settings
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
+    if settings.gil_switch_ms:
+        sys.setswitchinterval(settings.gil_switch_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

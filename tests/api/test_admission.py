@@ -62,3 +62,22 @@ def test_the_api_sends_503_with_retry_after_and_a_readable_body(client, chelsea_
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert r.json()["error"] == "ServiceBusyError" and "busy" in r.json()["detail"]
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(("ms", "want"), [(0.5, 0.0005), (2.0, 0.002), (0.0, None)])
+def test_the_app_sets_the_gil_switch_interval(tmp_path, ms, want):
+    """Compiled CPU kernels run holding the GIL: the app hands it over every ``gil_switch_ms`` so that the
+    event loop (health checks) and request threads are not kept waiting Python's 5 ms per kernel; 0 keeps
+    what the process had."""
+    import sys
+
+    from server.api.app import create_app
+    from server.config import Settings
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        create_app(Settings(data_dir=tmp_path, preload_default_model=False, gil_switch_ms=ms))
+        assert sys.getswitchinterval() == pytest.approx(want if want is not None else 0.005)
+    finally:
+        sys.setswitchinterval(before)
