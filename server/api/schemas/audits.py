@@ -37,7 +37,7 @@ class AuditIn(BaseModel):
         None, description="Gates such as 'dead>5%, redundant>=3'; reported in the result."
     )
     positions_per_image: int = Field(
-        4, description="Positions per image sampled for the filter correlations."
+        4, ge=1, le=4096, description="Positions per image sampled for the filter correlations."
     )
 
 
