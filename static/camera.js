@@ -89,11 +89,10 @@
   }
 
   function viaDash(frame) {
-    frame.via = "dash";
     window.dash_clientside.set_props("camera-frame", { data: frame });
   }
 
-  // The text of `el`'s only text node; false when it has other children.
+  // Sets `el`'s text when it changed; false when there is no `el`.
   function setText(el, text) {
     if (!el) { return false; }
     if (el.textContent !== text) { el.textContent = text; }
@@ -168,7 +167,7 @@
       })
       .then(function (answer) {
         const current = camera.stream && camera.gate && camera.gate.inFlight && camera.gate.inFlight.seq === frame.seq;
-        let ok = Boolean(answer.ok);
+        const ok = Boolean(answer.ok);
         if (ok && current) {
           if (drawLive(answer)) { camera.lastLive = frame; camera.live += 1; } else { camera.viaDash = true; }
         }
@@ -239,7 +238,7 @@
     if (camera.lastLive && document.body.classList.contains(LIVE_CLASS)) {
       // the newest frame shown goes through Dash, so that its components end showing it; the observer
       // takes the live elements away when it is in
-      viaDash({ seq: camera.lastLive.seq, jpeg: camera.lastLive.jpeg, last: true });
+      viaDash({ seq: camera.lastLive.seq, jpeg: camera.lastLive.jpeg });
     } else if (camera.observer) {
       camera.observer.disconnect(); camera.observer = null;
     }
