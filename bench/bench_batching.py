@@ -7,8 +7,8 @@ server's default ``auto`` unless told; then each warms up until its answers come
 For 1, 8 and 64 concurrent clients, each client sends `predict` requests with an image of its own
 (distinct: nothing comes from a cache; ``--inputs photos``, the default, sends the bundled photos as
 224 px JPEGs with a little noise each, ``noise`` random 224x224 PNGs) for a fixed time; a separate
-prober (a process of its own) hits /healthz every 20 ms. Per setting it prints requests/s, p50 and p99 latency, /healthz p99
-and 503s; then the ratios: batched throughput at 8 clients against the serial rate (1 client, batching
+prober (a process of its own) hits /healthz every 20 ms. Per setting it prints requests/s, p50 and p99
+latency, /healthz p99 and 503s; then the ratios: batched throughput at 8 clients against the serial rate (1 client, batching
 off), and batched against unbatched at each concurrency. The servers run in turn, alternating which
 goes first, ``--repeats`` rounds per level; medians and per-round ratios. Run:
     .venv/bin/python bench/bench_batching.py [--model efficientnet_lite0] [--seconds 8] [--inputs photos]
@@ -47,7 +47,7 @@ def png(seed: int, size: int) -> bytes:
 
 def photo_jpegs(n: int, size: int) -> list[bytes]:
     """``n`` distinct JPEGs (quality 90) of the bundled photos at ``size`` px, each with a little noise of its
-    own: what a client of an image API sends (about 20 KiB each, where a noise PNG is 150 KiB)."""
+    own: what a client of an image API sends (about 13 KiB each, where a noise PNG is 150 KiB)."""
     from server.datasets.builtin import _skimage_photos
 
     photos = [
@@ -87,6 +87,9 @@ class Images:
         return self.images[i]
 
 
+SPAWN = multiprocessing.get_context("spawn")  # the prober starts clean, without the clients' threads
+
+
 def probe(url: str, stop: float, out: multiprocessing.Queue) -> None:
     """GET /healthz every 20 ms until ``stop`` (time.monotonic, the clients' clock); the latencies go to ``out``."""
     health: list[float] = []
@@ -103,7 +106,7 @@ def load(url: str, model: str, clients: int, seconds: float, images: Images) -> 
     latencies: list[float] = []
     compiled = 0
     busy = 0
-    probes: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
+    probes: multiprocessing.Queue = SPAWN.Queue()
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
@@ -125,7 +128,7 @@ def load(url: str, model: str, clients: int, seconds: float, images: Images) -> 
                         raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
 
     # /healthz is timed from a process of its own: in this one it would wait on the clients' GIL
-    prober = multiprocessing.get_context("spawn").Process(target=probe, args=(url, stop, probes))
+    prober = SPAWN.Process(target=probe, args=(url, stop, probes))
     prober.start()
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]

@@ -10,8 +10,9 @@ compiled inference a batch is padded to its compiled size (1, 2, 4, 8, ...), so 
 for 8; ``take=largest_bucket`` (the services' choice when compiling) runs 4 and leaves the fifth at the
 head of the queue, where the next arrivals join it.
 
-Thread-based: requests run in the web server's worker threads; the thread that runs a group's
-forward is one of the group's own requests (its hooks are thread-scoped, see ``server.engine.hooks``).
+Thread-based: requests run in the web server's worker threads; the thread that runs a batch's
+forward is the request at the head of the queue, one of the batch's own (its hooks are thread-scoped,
+see ``server.engine.hooks``).
 """
 
 from __future__ import annotations
